@@ -1,0 +1,101 @@
+/* runtime/ftrt.h -- libftrt's public header: what a generated trainer hands
+ * the runtime, and what the runtime does with it.
+ *
+ * One idea: the compiler knows everything static (every tensor's offset in
+ * one arena, every kernel call in order), so the generated trainer is a table
+ * (rt_model) plus two functions (forward, backward). The runtime owns the
+ * rest: flags, the arena (allocated once), data, optimizer, schedule,
+ * checkpoints, metrics, sampling, gradient checks. Nothing allocates inside
+ * a step.
+ */
+#ifndef FTC_RUNTIME_FTRT_H
+#define FTC_RUNTIME_FTRT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "kernels.h"
+
+#define RT_MAXRANK 6
+
+typedef enum { RT_F32 = 0, RT_F64 = 1 } rt_dtype;
+typedef enum { RT_INIT_NONE, RT_INIT_ZEROS, RT_INIT_ONES, RT_INIT_NORMAL, RT_INIT_UNIFORM } rt_init;
+typedef enum { RT_OPT_SGD, RT_OPT_ADAGRAD, RT_OPT_ADAMW } rt_opt;
+typedef enum { RT_SCHED_CONSTANT, RT_SCHED_LINEAR, RT_SCHED_COSINE } rt_sched;
+typedef enum { RT_DATA_TEXT, RT_DATA_SHARDS } rt_data_kind;
+
+/* One parameter tensor. Offsets are bytes into the arena; -1 = none. */
+typedef struct rt_param {
+  const char *name;       /* Hugging Face name, e.g. "h.0.attn.c_attn.weight" */
+  int rank;
+  int64_t shape[RT_MAXRANK];
+  int64_t numel;
+  int64_t off;            /* weights */
+  int64_t grad_off;       /* gradient (trainable only) */
+  int64_t state_off[2];   /* optimizer state: SGD momentum / AdaGrad sum /
+                             AdamW m and v; -1 when unused */
+  int trainable;
+  int no_decay;
+  rt_init init;
+  double init_arg;
+} rt_param;
+
+typedef struct rt_train_cfg {
+  int64_t steps;
+  rt_opt opt;
+  double lr, momentum, beta1, beta2, eps, weight_decay;
+  rt_sched sched;
+  int64_t warmup;
+  double min_lr;
+  double clip;            /* 0 = off */
+  int64_t eval_every, eval_batches, save_every, log_every;
+  const char *out_dir;
+  uint64_t seed;
+} rt_train_cfg;
+
+typedef struct rt_data_cfg {
+  rt_data_kind kind;
+  const char *path;       /* text file or shard file */
+  int batch, seq, vocab;
+  double split;           /* training fraction */
+} rt_data_cfg;
+
+/* Planned memory, printed next to the measured figures. */
+typedef struct rt_plan_info {
+  int64_t arena_bytes;
+  int64_t params, grads, optstate, inputs, activations, temps; /* at peak */
+  int64_t peak_live;
+  const char *peak_op;
+} rt_plan_info;
+
+struct rt_ctx;
+typedef void (*rt_step_fn)(struct rt_ctx *c, unsigned char *arena);
+
+typedef struct rt_model {
+  const char *recipe;     /* source recipe path (for messages) */
+  const char *hash;       /* content hash of the generated program */
+  rt_dtype dtype;
+  rt_plan_info plan;
+  const rt_param *params;
+  int nparams;
+  int64_t tokens_off, targets_off; /* i32 [batch, seq] */
+  int64_t logits_off;     /* [batch, seq, vocab], valid after forward */
+  int64_t loss_off;       /* scalar, valid after forward */
+  rt_step_fn forward;     /* computes loss (and logits) */
+  rt_step_fn backward;    /* after forward: writes every trainable grad */
+  rt_train_cfg train;
+  rt_data_cfg data;
+  const char *init_path;  /* weights file from the recipe, or NULL */
+} rt_model;
+
+/* The run-time context the step functions receive. */
+typedef struct rt_ctx {
+  const rt_model *m;
+  unsigned char *arena;
+  int threads;
+} rt_ctx;
+
+/* The trainer's main: parses flags (see ./trainer --help) and runs the
+ * chosen command (train, sample, eval, gradcheck). Returns the exit code. */
+int rt_main(const rt_model *m, int argc, char **argv);
+
+#endif

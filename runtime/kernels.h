@@ -1,0 +1,108 @@
+/* runtime/kernels.h -- CPU kernels the generated trainer calls, one per IR op
+ * (compiler/ops.def). Every kernel exists for float (_f32) and double (_f64,
+ * used by the gradient checks); both are instantiated from one template in
+ * runtime/kernels/*.c. Kernels never allocate; they are multi-threaded with
+ * OpenMP; matrix products go to OpenBLAS. Output may alias an input only
+ * where a comment says "in place ok". Shapes are passed flattened: `rows`
+ * = product of all but the last dim, `C` = last dim.
+ */
+#ifndef FTC_RUNTIME_KERNELS_H
+#define FTC_RUNTIME_KERNELS_H
+
+#include <stdint.h>
+
+#define RT_KERNELS(T, S)                                                      \
+  /* y = v */                                                                 \
+  void rt_fill_##S(T *y, int64_t n, double v);                                \
+  void rt_copy_##S(T *y, const T *x, int64_t n);                              \
+  /* y = a (op) b, b broadcast: b[i % nb]; nb divides n. in place ok (y=a) */ \
+  void rt_add_##S(T *y, const T *a, const T *b, int64_t n, int64_t nb);       \
+  void rt_sub_##S(T *y, const T *a, const T *b, int64_t n, int64_t nb);       \
+  void rt_mul_##S(T *y, const T *a, const T *b, int64_t n, int64_t nb);       \
+  void rt_div_##S(T *y, const T *a, const T *b, int64_t n, int64_t nb);       \
+  void rt_scale_##S(T *y, const T *x, int64_t n, double s); /* in place ok */ \
+  /* y[b] = op(a[b]) @ op(b[b]) for b < batch; op(a) is [M,K], op(b) [K,N];   \
+   * ta/tb: stored transposed; sa/sb: batch strides in elements (0 = shared); \
+   * accumulate: y += instead of y =. */                                      \
+  void rt_matmul_##S(T *y, const T *a, const T *b, int64_t batch, int64_t M,  \
+                     int64_t N, int64_t K, int ta, int tb, int64_t sa,        \
+                     int64_t sb, int accumulate);                             \
+  /* y[i,:] = table[idx[i],:], idx in [0,V) (checked by the loader) */        \
+  void rt_embedding_##S(T *y, const T *table, const int32_t *idx, int64_t n,  \
+                        int64_t C);                                           \
+  /* dtable = 0; dtable[idx[i],:] += dy[i,:] */                               \
+  void rt_embedding_bwd_##S(T *dtable, const T *dy, const int32_t *idx,       \
+                            int64_t n, int64_t C, int64_t V);                 \
+  /* y[j] = sum_i x[i*m + j], j < m (reduce leading dims) */                  \
+  void rt_sum_to_##S(T *y, const T *x, int64_t n, int64_t m);                 \
+  void rt_layer_norm_##S(T *y, const T *x, const T *w, const T *b,            \
+                         int64_t rows, int64_t C, double eps);                \
+  void rt_layer_norm_bwd_x_##S(T *dx, const T *dy, const T *x, const T *w,    \
+                               int64_t rows, int64_t C, double eps);          \
+  /* dw[c] = sum_r dy[r,c] * xhat[r,c] */                                     \
+  void rt_layer_norm_bwd_w_##S(T *dw, const T *dy, const T *x, int64_t rows,  \
+                               int64_t C, double eps);                        \
+  void rt_rms_norm_##S(T *y, const T *x, const T *w, int64_t rows, int64_t C, \
+                       double eps);                                           \
+  void rt_rms_norm_bwd_x_##S(T *dx, const T *dy, const T *x, const T *w,      \
+                             int64_t rows, int64_t C, double eps);            \
+  void rt_rms_norm_bwd_w_##S(T *dw, const T *dy, const T *x, int64_t rows,    \
+                             int64_t C, double eps);                          \
+  /* gelu: tanh approximation (GPT-2) */                                      \
+  void rt_gelu_##S(T *y, const T *x, int64_t n);                              \
+  void rt_gelu_bwd_##S(T *dx, const T *dy, const T *x, int64_t n);            \
+  void rt_silu_##S(T *y, const T *x, int64_t n);                              \
+  void rt_silu_bwd_##S(T *dx, const T *dy, const T *x, int64_t n);            \
+  /* numerically stable, over the last dim; in place ok */                    \
+  void rt_softmax_##S(T *y, const T *x, int64_t rows, int64_t C);             \
+  void rt_softmax_bwd_##S(T *dx, const T *dy, const T *y, int64_t rows,       \
+                          int64_t C);                                         \
+  /* x: [batch, Tq, Tk] (Tk >= Tq, query i sits at key Tk-Tq+i); keys after  \
+   * the query get `fill` (-inf forward, 0 backward); in place ok */          \
+  void rt_causal_mask_##S(T *y, const T *x, int64_t batch, int64_t Tq,        \
+                          int64_t Tk, double fill);                           \
+  /* x: [B,T,H,D]; rotate-half RoPE (pairs i, i+D/2) at position t with       \
+   * angle t*theta^(-2i/D); sign=-1 applies the inverse (the backward). */    \
+  void rt_rope_##S(T *y, const T *x, int64_t B, int64_t Tn, int64_t H,        \
+                   int64_t D, double theta, int sign);                        \
+  /* loss[0] = mean over rows with target >= 0 of -log softmax(logits)[t] */  \
+  void rt_cross_entropy_##S(T *loss, const T *logits, const int32_t *tgt,     \
+                            int64_t N, int64_t V);                            \
+  void rt_cross_entropy_bwd_##S(T *dlogits, const T *dloss,                   \
+                                const T *logits, const int32_t *tgt,          \
+                                int64_t N, int64_t V);                        \
+  /* y = permute(x, perm): shape = x's dims, y's dim i = x's dim perm[i] */   \
+  void rt_permute_##S(T *y, const T *x, int rank, const int64_t *shape,       \
+                      const int *perm);                                       \
+  /* x viewed as [outer, n, inner]; y = x[:, start:start+len, :] */           \
+  void rt_slice_##S(T *y, const T *x, int64_t outer, int64_t n,               \
+                    int64_t inner, int64_t start, int64_t len);               \
+  /* the reverse: dx = zeros [outer,n,inner], dx[:, start:start+len, :] = dy */\
+  void rt_slice_bwd_##S(T *dx, const T *dy, int64_t outer, int64_t n,         \
+                        int64_t inner, int64_t start, int64_t len);           \
+  /* y [outer, na+nb, inner] = cat(a [outer,na,inner], b [outer,nb,inner]) */ \
+  void rt_concat_##S(T *y, const T *a, const T *b, int64_t outer, int64_t na, \
+                     int64_t nb, int64_t inner);                              \
+  /* x [outer, n, inner] -> y [outer, inner] = scale * sum over n */          \
+  void rt_reduce_##S(T *y, const T *x, int64_t outer, int64_t n,              \
+                     int64_t inner, double scale);                            \
+  /* y [outer, n, inner] = scale * x [outer, inner] repeated over n */        \
+  void rt_broadcast_##S(T *y, const T *x, int64_t outer, int64_t n,           \
+                        int64_t inner, double scale);                         \
+  /* x [outer, n, inner] -> y [outer, n*reps, inner], each slice repeated     \
+   * reps times in a row (repeat_interleave, for grouped-query attention) */  \
+  void rt_expand_##S(T *y, const T *x, int64_t outer, int64_t n,              \
+                     int64_t reps, int64_t inner);                            \
+  void rt_expand_bwd_##S(T *dx, const T *dy, int64_t outer, int64_t n,        \
+                         int64_t reps, int64_t inner);                        \
+  /* sum of squares (for gradient clipping) */                                \
+  double rt_sumsq_##S(const T *x, int64_t n);
+
+RT_KERNELS(float, f32)
+RT_KERNELS(double, f64)
+
+/* Threads used by kernels and BLAS (0 = all cores). */
+void rt_set_threads(int n);
+int rt_get_threads(void);
+
+#endif
