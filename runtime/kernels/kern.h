@@ -1,0 +1,80 @@
+/* runtime/kernels/kern.h -- private helpers shared by the CPU kernel files.
+ *
+ * Every kernel file is one template (NAME_tmpl.h) included twice, once with
+ * T=float,S=f32 and once with T=double,S=f64. Inside a template, FN(name)
+ * names the public kernel (rt_name_f32) and L(name) a per-type helper from
+ * this file (name_f32), so type-dependent choices (which exp, which BLAS
+ * call) are made by suffix, never by duplicating kernel code.
+ *
+ * Determinism: no kernel's result depends on the thread count. Work is split
+ * by sizes only (rows, column blocks, a fixed number of chunks), and every
+ * output element is reduced in a fixed order by exactly one thread.
+ */
+#ifndef FTC_RUNTIME_KERN_H
+#define FTC_RUNTIME_KERN_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include "kernels.h"
+
+#define RT_PASTE_(a, b) a##b
+#define RT_PASTE(a, b) RT_PASTE_(a, b)
+#define FN(name) RT_PASTE(rt_##name##_, S)
+#define L(name) RT_PASTE(name##_, S)
+
+/* Below this many elements a kernel runs on the calling thread only: the
+ * fork/join of a parallel region costs more than the work. */
+#define RT_PAR_MIN 16384
+/* Fixed chunk count for reductions to a scalar (sumsq, loss): partial sums
+ * per chunk, then summed in chunk order, whatever the thread count. */
+#define RT_NCHUNK 64
+/* Column block width for column-parallel reductions (stack accumulators). */
+#define RT_CBLK 64
+
+#define RT_SQRT_2_OVER_PI 0.7978845608028654
+#define RT_GELU_K 0.044715
+
+/* expf for float, vectorizable inside `omp simd` loops (glibc's expf is not
+ * without -ffast-math): 2^n * p(r), x = n ln2 + r, |r| <= ln2/2, degree-6
+ * polynomial, about 2 ulp. Inputs are clamped, so exp(-inf) = 0 (below
+ * -87.3, result 0) and large x saturates at FLT_MAX-ish instead of inf. */
+static inline __attribute__((always_inline)) float kexp_f32(float x) {
+  x = x < -87.33654f ? -87.33654f : x;
+  x = x > 88.37626f ? 88.37626f : x;
+  const float magic = 12582912.0f; /* 1.5 * 2^23: adds round to integer */
+  float t = x * 1.44269504088896341f + magic;
+  float n = t - magic;
+  float r = x - n * 0.693145751953125f; /* ln2 split: hi exact in float */
+  r = r - n * 1.428606765330187045e-06f;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  union { float f; int32_t i; } u;
+  u.f = t;
+  int32_t ni = u.i - 0x4B400000; /* integer value of n from t's mantissa */
+  /* 2^n split in two factors so n = -126..128 stay normal/finite */
+  int32_t n1 = ni >> 1, n2 = ni - n1;
+  union { float f; int32_t i; } s1, s2;
+  s1.i = (n1 + 127) << 23;
+  s2.i = (n2 + 127) << 23;
+  float y = p * s1.f * s2.f;
+  return x <= -87.33654f ? 0.0f : y;
+}
+static inline double kexp_f64(double x) { return exp(x); }
+
+/* tanh via exp: 1 - 2/(e^{2x}+1); saturates cleanly for large |x|. */
+static inline __attribute__((always_inline)) float ktanh_f32(float x) {
+  float xc = x > 15.0f ? 15.0f : (x < -15.0f ? -15.0f : x);
+  return 1.0f - 2.0f / (kexp_f32(2.0f * xc) + 1.0f);
+}
+static inline double ktanh_f64(double x) { return tanh(x); }
+
+/* parallel region only when the work is large enough */
+#define RT_OMP_IF(n) if ((n) >= RT_PAR_MIN)
+
+#endif
