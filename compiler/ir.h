@@ -48,6 +48,8 @@ typedef struct IrShape {
   int64_t d[IR_MAXRANK];
 } IrShape;
 int64_t ir_numel(const IrShape *s);
+/* "[4,128,128]" into buf (n bytes); returns buf. */
+char *ir_shape_str(const IrShape *s, char *buf, size_t n);
 
 typedef enum {
   IR_ROLE_ACT,      /* forward activation or temporary */
@@ -105,9 +107,15 @@ void ir_graph_free(IrGraph *g);
 /* Appends a node (inputs copied) and returns its id. The shape is inferred
  * by shape.c; on a shape error it reports at `sp` through `d` and returns -1. */
 int ir_add(IrGraph *g, Diag *d, Span sp, IrOp op, const int *in, int nin);
-/* For callers that set attributes before inference: ir_new + ir_infer. */
+/* For callers that set attributes before inference: ir_new + ir_infer.
+ * Ops whose result shape is an attribute take the shape the caller stored
+ * in the node and ir_infer only checks it: INPUT, PARAM, FILL (any shape),
+ * RESHAPE (numel must match; one dim may be -1 and is resolved),
+ * EMBEDDING_BWD, SUM_TO, BROADCAST, SLICE_BWD (the shape to restore).
+ * Every other op's shape and dtype are computed from its inputs. */
 int ir_new(IrGraph *g, IrOp op, const int *in, int nin, Span sp);
 int ir_infer(IrGraph *g, Diag *d, int id);      /* 0 ok, -1 reported error */
+int ir_has_shape_rule(IrOp op);                  /* shape.c has a rule for op */
 const char *ir_strdup(IrGraph *g, const char *s);
 int ir_verify(const IrGraph *g, FILE *err);       /* 0 ok */
 void ir_dump(const IrGraph *g, FILE *out);        /* one node per line */
@@ -142,6 +150,7 @@ typedef struct Recipe {
   int64_t log_every;
   IrDtype dtype;           /* compute dtype of the build (F32; F64 for gradcheck) */
   const char *init_path;   /* weights = load("...") or NULL for init(seed) */
+  uint64_t init_seed;      /* weights = init(seed: N); defaults to seed */
 } Recipe;
 
 /* Elaboration: a loaded, checked AST -> the forward graph (inputs, params,
@@ -157,7 +166,8 @@ int ir_grad_of(const IrGraph *g, int param);
 
 /* ---- passes ----------------------------------------------------------- */
 
-typedef enum { PP_INT, PP_FLOAT, PP_BOOL, PP_STRING } PassParamType;
+typedef enum { PP_INT, PP_FLOAT, PP_BOOL, PP_STRING, PP_NAME } PassParamType;
+/* PP_NAME: a bare word such as `bf16` (read with pass_str) */
 typedef struct PassParam {
   const char *name;
   PassParamType type;
@@ -169,6 +179,8 @@ typedef struct PassArgs PassArgs; /* parsed arguments; pass.c */
 int64_t pass_int(const PassArgs *a, const char *name);
 double pass_float(const PassArgs *a, const char *name);
 const char *pass_str(const PassArgs *a, const char *name);
+int pass_bool(const PassArgs *a, const char *name);
+Span pass_span(const PassArgs *a); /* the pass's call in the recipe */
 
 typedef struct PassFact {
   const char *other;   /* another pass's name */
@@ -186,9 +198,14 @@ typedef struct Pass {
   int (*run)(IrGraph *g, const PassArgs *a, Diag *d);
 } Pass;
 
-/* The registry: built-ins from compiler/passes/*.c plus loaded plugins. */
+/* The registry: built-ins from compiler/passes/ plus loaded plugins. */
 const Pass *const *pass_list(int *n);
 const Pass *pass_find(const char *name);
+/* Adds a pass (a plugin) to the registry; the descriptor is borrowed and
+ * must outlive every use. Returns 0, or -1 if the name is taken or full. */
+int pass_register(const Pass *p);
+/* The registry as signatures for ast_check (name == NULL terminates). */
+const AstSig *ftc_pass_sigs(void);
 /* Checks a recipe's `passes { ... }` against the registry and the facts;
  * diagnostics point at the recipe. Runs the passes of `stage` in order. */
 int pass_run_stage(IrGraph *g, const AstNode *passes_block, IrPhase stage, Diag *d);
@@ -211,6 +228,12 @@ typedef struct Plan {
   int64_t cat_bytes[PLAN_CAT_COUNT]; /* per category at the live peak */
   int64_t peak_live;   /* largest sum of live tensors at any op */
   int peak_at;         /* index into order where it occurs */
+  /* added by the planner (back half): */
+  int nslots;          /* optimizer state slots per trainable param (0..2) */
+  int64_t *state_off;  /* per node: [2*id + slot] state offset, -1 = none */
+  int *first, *last;   /* per node: live range as order indexes (persistent:
+                          0 .. norder-1; not planned: -1) */
+  int *inplace_of;     /* per node: the dying input it overwrites, or -1 */
 } Plan;
 
 Plan *plan_build(const IrGraph *g, const Recipe *r);

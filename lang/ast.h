@@ -158,6 +158,10 @@ typedef struct AstSig {
   const char *doc;
 } AstSig;
 
+/* The language's own pass table (lang/builtins.def, PASS lines), for when
+ * the compiler's registry is not available; terminated by name == NULL. */
+const AstSig *ast_default_passes(void);
+
 /* Name/argument checks of a loaded recipe: unknown names (with a
  * "did you mean" note), wrong argument types, missing/unknown arguments,
  * duplicate definitions. `passes` (terminated by name == NULL) are the
@@ -170,5 +174,8 @@ void ast_format(AstCtx *c, const AstNode *file, FILE *out);
 
 /* Readable indented dump: one node per line with kind, name/literal and span. */
 void ast_dump(const AstNode *n, FILE *out);
+/* The same without spans: equal text for trees that differ only in layout
+ * (what the fmt round-trip compares). */
+void ast_dump_shape(const AstNode *n, FILE *out);
 
 #endif

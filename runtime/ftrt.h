@@ -98,4 +98,15 @@ typedef struct rt_ctx {
  * chosen command (train, sample, eval, gradcheck). Returns the exit code. */
 int rt_main(const rt_model *m, int argc, char **argv);
 
+/* Token shards (runtime/data.c), the format `ftc data text2shards` writes
+ * and `data x = shards(...)` reads. Little-endian: 8 bytes "FTCSHARD",
+ * u32 version (1), u32 bytes per token (2 = uint16, 4 = uint32), u64 token
+ * count, 8 reserved zero bytes; then the tokens. Written atomically (temp
+ * file, fsync, rename). Functions print a message naming the file on error. */
+typedef struct rt_shard_writer rt_shard_writer;
+rt_shard_writer *rt_shard_open(const char *path, int elem_bytes); /* NULL = error */
+int rt_shard_append(rt_shard_writer *w, const uint32_t *tok, int64_t n); /* 0 ok */
+int rt_shard_close(rt_shard_writer *w);  /* 0 ok; frees w either way */
+void rt_shard_abort(rt_shard_writer *w); /* removes the temp file, frees w */
+
 #endif

@@ -1,8 +1,8 @@
 /* runtime/kernels.h -- CPU kernels the generated trainer calls, one per IR op
  * (compiler/ops.def). Every kernel exists for float (_f32) and double (_f64,
- * used by the gradient checks); both are instantiated from one template in
- * runtime/kernels/*.c. Kernels never allocate; they are multi-threaded with
- * OpenMP; matrix products go to OpenBLAS. Output may alias an input only
+ * used by the gradient checks); both are instantiated from one template per
+ * file in runtime/kernels/. Kernels never allocate; they are multi-threaded
+ * with OpenMP; matrix products go to OpenBLAS. Output may alias an input only
  * where a comment says "in place ok". Shapes are passed flattened: `rows`
  * = product of all but the last dim, `C` = last dim.
  */
@@ -33,7 +33,8 @@
   /* dtable = 0; dtable[idx[i],:] += dy[i,:] */                               \
   void rt_embedding_bwd_##S(T *dtable, const T *dy, const int32_t *idx,       \
                             int64_t n, int64_t C, int64_t V);                 \
-  /* y[j] = sum_i x[i*m + j], j < m (reduce leading dims) */                  \
+  /* y[j] = sum_i x[i*m + j], j < m (reduce leading dims); n = elements of   \
+   * x, a multiple of m (as in rt_add: n, nb) */                              \
   void rt_sum_to_##S(T *y, const T *x, int64_t n, int64_t m);                 \
   void rt_layer_norm_##S(T *y, const T *x, const T *w, const T *b,            \
                          int64_t rows, int64_t C, double eps);                \
@@ -48,13 +49,15 @@
                              int64_t rows, int64_t C, double eps);            \
   void rt_rms_norm_bwd_w_##S(T *dw, const T *dy, const T *x, int64_t rows,    \
                              int64_t C, double eps);                          \
-  /* gelu: tanh approximation (GPT-2) */                                      \
+  /* gelu: tanh approximation (GPT-2). gelu, silu and their backward are     \
+   * in place ok (y = x; dx = dy or dx = x) */                                \
   void rt_gelu_##S(T *y, const T *x, int64_t n);                              \
   void rt_gelu_bwd_##S(T *dx, const T *dy, const T *x, int64_t n);            \
   void rt_silu_##S(T *y, const T *x, int64_t n);                              \
   void rt_silu_bwd_##S(T *dx, const T *dy, const T *x, int64_t n);            \
   /* numerically stable, over the last dim; in place ok */                    \
   void rt_softmax_##S(T *y, const T *x, int64_t rows, int64_t C);             \
+  /* dx = y * (dy - sum(dy * y)); in place ok (dx = dy) */                   \
   void rt_softmax_bwd_##S(T *dx, const T *dy, const T *y, int64_t rows,       \
                           int64_t C);                                         \
   /* x: [batch, Tq, Tk] (Tk >= Tq, query i sits at key Tk-Tq+i); keys after  \
@@ -62,16 +65,21 @@
   void rt_causal_mask_##S(T *y, const T *x, int64_t batch, int64_t Tq,        \
                           int64_t Tk, double fill);                           \
   /* x: [B,T,H,D]; rotate-half RoPE (pairs i, i+D/2) at position t with       \
-   * angle t*theta^(-2i/D); sign=-1 applies the inverse (the backward). */    \
+   * angle t*theta^(-2i/D); sign=-1 applies the inverse (the backward).      \
+   * In place ok. */                                                         \
   void rt_rope_##S(T *y, const T *x, int64_t B, int64_t Tn, int64_t H,        \
                    int64_t D, double theta, int sign);                        \
-  /* loss[0] = mean over rows with target >= 0 of -log softmax(logits)[t] */  \
+  /* loss[0] = mean over rows with target >= 0 of -log softmax(logits)[t]    \
+   * (rows with target < 0 are ignored: padding; 0 if no row counts). The     \
+   * backward gives ignored rows a zero gradient; in place ok (dlogits =      \
+   * logits). */                                                             \
   void rt_cross_entropy_##S(T *loss, const T *logits, const int32_t *tgt,     \
                             int64_t N, int64_t V);                            \
   void rt_cross_entropy_bwd_##S(T *dlogits, const T *dloss,                   \
                                 const T *logits, const int32_t *tgt,          \
                                 int64_t N, int64_t V);                        \
-  /* y = permute(x, perm): shape = x's dims, y's dim i = x's dim perm[i] */   \
+  /* y = permute(x, perm): shape = x's dims, y's dim i = x's dim perm[i];    \
+   * rank <= 8 */                                                            \
   void rt_permute_##S(T *y, const T *x, int rank, const int64_t *shape,       \
                       const int *perm);                                       \
   /* x viewed as [outer, n, inner]; y = x[:, start:start+len, :] */           \

@@ -13,8 +13,17 @@
 #ifndef FTC_RUNTIME_KERN_H
 #define FTC_RUNTIME_KERN_H
 
+/* Kernel code never reads the floating-point exception flags, so let gcc
+ * assume that comparisons do not trap: only then does it turn the selects
+ * in clamps, max and masks into vector blends (no change to any result). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
 
@@ -35,12 +44,27 @@
 #define RT_SQRT_2_OVER_PI 0.7978845608028654
 #define RT_GELU_K 0.044715
 
+/* a*b+c fused where the target has FMA (-std=c11 turns off implicit
+ * contraction; without FMA hardware fmaf would be a slow library call) */
+#ifdef __FMA__
+#define RT_FMAF(a, b, c) fmaf(a, b, c)
+#else
+#define RT_FMAF(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* Row sums run in blocks of this many elements: a vector sum in T inside
+ * a block (fast), blocks added in double (accurate over V = 50257). */
+#define RT_SUMBLK 512
+
 /* expf for float, vectorizable inside `omp simd` loops (glibc's expf is not
  * without -ffast-math): 2^n * p(r), x = n ln2 + r, |r| <= ln2/2, degree-6
- * polynomial, about 2 ulp. Inputs are clamped, so exp(-inf) = 0 (below
- * -87.3, result 0) and large x saturates at FLT_MAX-ish instead of inf. */
+ * polynomial, about 2 ulp. Gradual underflow below -87.3, exactly 0 below
+ * -104 (so exp(-inf) = 0); above 88.4 it saturates near FLT_MAX, not inf. */
 static inline __attribute__((always_inline)) float kexp_f32(float x) {
-  x = x < -87.33654f ? -87.33654f : x;
+  /* Clamp low enough that 2^n underflows to exactly 0 (exp(-inf) = 0): a
+   * result select would not vectorize (gcc will not if-convert one under
+   * the default -ftrapping-math), a clamp does. */
+  x = x < -105.0f ? -105.0f : x;
   x = x > 88.37626f ? 88.37626f : x;
   const float magic = 12582912.0f; /* 1.5 * 2^23: adds round to integer */
   float t = x * 1.44269504088896341f + magic;
@@ -48,33 +72,29 @@ static inline __attribute__((always_inline)) float kexp_f32(float x) {
   float r = x - n * 0.693145751953125f; /* ln2 split: hi exact in float */
   r = r - n * 1.428606765330187045e-06f;
   float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  p = RT_FMAF(p, r, 1.0f / 120.0f);
+  p = RT_FMAF(p, r, 1.0f / 24.0f);
+  p = RT_FMAF(p, r, 1.0f / 6.0f);
+  p = RT_FMAF(p, r, 0.5f);
+  p = RT_FMAF(p, r, 1.0f);
+  p = RT_FMAF(p, r, 1.0f);
   union { float f; int32_t i; } u;
   u.f = t;
   int32_t ni = u.i - 0x4B400000; /* integer value of n from t's mantissa */
-  /* 2^n split in two factors so n = -126..128 stay normal/finite */
+  /* 2^n split in two factors so n = -151..128 stay normal/finite */
   int32_t n1 = ni >> 1, n2 = ni - n1;
   union { float f; int32_t i; } s1, s2;
-  s1.i = (n1 + 127) << 23;
-  s2.i = (n2 + 127) << 23;
-  float y = p * s1.f * s2.f;
-  return x <= -87.33654f ? 0.0f : y;
+  /* unsigned shifts: a NaN input gives garbage bits (the product is NaN
+   * anyway) but never signed-overflow UB */
+  s1.i = (int32_t)((uint32_t)(n1 + 127) << 23);
+  s2.i = (int32_t)((uint32_t)(n2 + 127) << 23);
+  return p * s1.f * s2.f;
 }
 static inline double kexp_f64(double x) { return exp(x); }
 
-/* tanh via exp: 1 - 2/(e^{2x}+1); saturates cleanly for large |x|. */
-static inline __attribute__((always_inline)) float ktanh_f32(float x) {
-  float xc = x > 15.0f ? 15.0f : (x < -15.0f ? -15.0f : x);
-  return 1.0f - 2.0f / (kexp_f32(2.0f * xc) + 1.0f);
-}
-static inline double ktanh_f64(double x) { return tanh(x); }
-
 /* parallel region only when the work is large enough */
 #define RT_OMP_IF(n) if ((n) >= RT_PAR_MIN)
+/* the same for maps that cost an exp per element: threads pay off sooner */
+#define RT_OMP_IF_HEAVY(n) if ((n) * 8 >= RT_PAR_MIN)
 
 #endif

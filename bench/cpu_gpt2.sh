@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# bench/cpu_gpt2.sh -- ftc's CPU benchmark: GPT-2 training tokens/s and peak
+# RSS, ftc's trainer side by side with PyTorch CPU peers, one command.
+#
+# One idea: every configuration (ftc trainer or PyTorch peer, per shape) runs
+# in its own fresh process with the same threads, model, optimizer (AdamW
+# lr 3e-4, betas (0.9, 0.95), eps 1e-8, wd 0.1), batch and fp32, and reports
+# one JSON line (median tokens/s after warm-up, peak RSS); bench/report.py
+# joins those lines into a table with ftc/peer ratios. A runner that is
+# missing or fails is reported as unavailable and the others still run.
+#
+# Shapes:  small = L6 H6 C384, B8 T256;  124m = L12 H12 C768, B4 T256; vocab 50257
+#          (tiny = L2 H2 C64, B2 T64: a seconds-long smoke test of the harness).
+# Runners: ftc                 build/ftc build bench/gpt2_<shape>.ft, run the trainer
+#          debian-*            /usr/bin/python3 with Debian's python3-torch (BLAS =
+#                              whatever libblas.so.3 points at; OpenBLAS expected)
+#          pypi-*              bench/.venv: PyPI's newest torch + transformers
+#                              (created on first use; ~3 GB of wheels, CUDA included)
+#          *-hf-*              transformers' GPT2LMHeadModel; *-plain-*: own module
+#          *-explicit / -sdpa  materialized attention / fused SDPA; *-compile: torch.compile
+#
+# usage: bench/cpu_gpt2.sh [--shapes "small 124m"] [--steps N] [--warmup W]
+#                          [--threads T] [--peers a,b,...] [--no-ftc] [--no-venv]
+# env:   FTC=path/to/ftc (default build/ftc)
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+shapes="small 124m"
+steps=3
+warmup=2
+threads=2
+run_ftc=1
+make_venv=1
+peers="debian-plain-explicit,pypi-hf-explicit,pypi-hf-sdpa,pypi-plain-explicit,pypi-plain-sdpa,pypi-plain-explicit-compile,pypi-hf-sdpa-compile"
+
+die() { echo "cpu_gpt2.sh: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --shapes) shapes=${2:?}; shift 2 ;;
+    --steps) steps=${2:?}; shift 2 ;;
+    --warmup) warmup=${2:?}; shift 2 ;;
+    --threads) threads=${2:?}; shift 2 ;;
+    --peers) peers=${2:?}; shift 2 ;;
+    --no-ftc) run_ftc=0; shift ;;
+    --no-venv) make_venv=0; shift ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+
+ftc=${FTC:-$root/build/ftc}
+venv=$here/.venv
+shard=$here/data/random_50257.bin
+stamp=$(date +%Y%m%d-%H%M%S)
+out=$here/runs/$stamp
+results=$out/results.jsonl
+mkdir -p "$out" "$here/data" || die "cannot create $out"
+: > "$results" || die "cannot write $results"
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
+
+# A plain python3 with only the standard library, for bookkeeping.
+py=$(command -v python3 || echo /usr/bin/python3)
+
+shape_args() {  # shape -> torch_gpt2.py / report.py arguments
+  case "$1" in
+    small) echo "--layers 6 --heads 6 --dim 384 --vocab 50257 --batch 8 --seq 256" ;;
+    124m)  echo "--layers 12 --heads 12 --dim 768 --vocab 50257 --batch 4 --seq 256" ;;
+    tiny)  echo "--layers 2 --heads 2 --dim 64 --vocab 50257 --batch 2 --seq 64" ;;  # smoke test
+    *) die "unknown shape '$1' (small, 124m, tiny)" ;;
+  esac
+}
+
+# record SHAPE PEER LOG: tag the JSON line on stdin (or the log's last line as
+# the error when there is none) and append it to the results.
+record() {
+  "$py" "$here/report.py" record "$1" "$2" "$3" >> "$results"
+}
+
+fail() {  # fail SHAPE PEER MESSAGE
+  echo "{\"error\": \"$3\"}" | record "$1" "$2" /dev/null
+}
+
+echo "== ftc CPU benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "threads $threads, warm-up $warmup + timed $steps steps per run; logs and JSON in $out"
+if command -v update-alternatives > /dev/null; then
+  echo "libblas.so.3 -> $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo '?')"
+fi
+
+# ---- the peers' prerequisites ------------------------------------------
+have_debian=1
+/usr/bin/python3 -c 'import torch' 2> /dev/null || have_debian=0
+have_pypi=1
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch, transformers' 2> /dev/null; then
+  have_pypi=0
+  case ",$peers," in *,pypi-*) if [ $make_venv = 1 ]; then
+    echo "creating $venv (PyPI torch + transformers, about 3 GB of wheels)..."
+    { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } &&
+      "$venv/bin/pip" install -q torch transformers > "$out/venv.log" 2>&1 &&
+      have_pypi=1 || echo "  could not set up $venv (see $out/venv.log)"
+  fi ;; esac
+fi
+
+# ---- ftc ------------------------------------------------------------------
+run_ftc_shape() {  # SHAPE
+  local shape=$1 recipe=$here/gpt2_$1.ft log=$out/$1-ftc.log
+  local trainer=$out/gpt2_$1.trainer
+  if [ $run_ftc = 0 ]; then return; fi
+  if [ ! -x "$ftc" ]; then fail "$shape" ftc "ftc not built: $ftc (./configure && make)"; return; fi
+  if [ ! -s "$shard" ]; then
+    "$py" "$here/make_shard.py" "$shard" --vocab 50257 > "$out/shard.log" 2>&1 ||
+      { fail "$shape" ftc "cannot write $shard"; return; }
+  fi
+  if ! "$ftc" build "$recipe" -o "$trainer" > "$log" 2>&1; then
+    fail "$shape" ftc "ftc build $recipe failed (see $log)"; return
+  fi
+  # From bench/, so the recipe's data/random_50257.bin resolves either way.
+  local rundir=$out/ftc-$shape
+  (cd "$here" && /usr/bin/time -f '%M' -o "$out/$shape-ftc.rss" \
+     "$trainer" --steps $((warmup + steps)) --out "$rundir" --threads "$threads") >> "$log" 2>&1
+  local rc=$?
+  if [ $rc != 0 ]; then fail "$shape" ftc "trainer exited $rc (see $log)"; return; fi
+  local rss
+  rss=$(tail -n 1 "$out/$shape-ftc.rss")
+  # shellcheck disable=SC2046
+  "$py" "$here/report.py" ftc "$rundir/metrics.jsonl" --warmup "$warmup" \
+    $(shape_args "$shape" | sed 's/--layers [0-9]* --heads [0-9]* --dim [0-9]* --vocab [0-9]* //') \
+    --rss-kb "${rss:-0}" 2>> "$log" | record "$shape" ftc "$log"
+}
+
+# ---- PyTorch peers ---------------------------------------------------------
+run_peer() {  # SHAPE PEER
+  local shape=$1 peer=$2 log=$out/$1-$2.log python args
+  case "$peer" in
+    debian-*) [ $have_debian = 1 ] || { fail "$shape" "$peer" "python3-torch not installed (apt-get install python3-torch)"; return; }
+              python=/usr/bin/python3 ;;
+    pypi-*)   [ $have_pypi = 1 ] || { fail "$shape" "$peer" "no PyPI torch in $venv"; return; }
+              python=$venv/bin/python ;;
+    *) die "unknown peer '$peer'" ;;
+  esac
+  case "$peer" in
+    *-hf-*) args="--impl hf" ;;
+    *-plain-*) args="--impl plain" ;;
+    *) die "peer '$peer' names no impl (hf, plain)" ;;
+  esac
+  case "$peer" in
+    *-sdpa*) args="$args --attn sdpa" ;;
+    *) args="$args --attn explicit" ;;
+  esac
+  case "$peer" in *-compile) args="$args --compile" ;; esac
+  # shellcheck disable=SC2046,SC2086
+  "$python" "$here/torch_gpt2.py" $(shape_args "$shape") $args --steps "$steps" \
+    --warmup $([ "${peer%-compile}" != "$peer" ] && echo $((warmup + 1)) || echo "$warmup") \
+    --threads "$threads" 2> "$log" | record "$shape" "$peer" "$log"
+}
+
+for shape in $shapes; do
+  shape_args "$shape" > /dev/null
+  echo "-- $shape: $(shape_args "$shape")"
+  run_ftc_shape "$shape"
+  for peer in ${peers//,/ }; do run_peer "$shape" "$peer"; done
+done
+
+echo
+"$py" "$here/report.py" table "$results"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine disturbs timings)"

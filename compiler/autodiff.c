@@ -1,0 +1,533 @@
+/* compiler/autodiff.c -- reverse-mode automatic differentiation on the IR.
+ *
+ * One idea: the backward pass is just more nodes in the same graph. Walking
+ * the forward nodes that lie between a trainable parameter and the loss in
+ * reverse dependency order, each op's rule (grad_<name>, one table keyed by
+ * op) reads the finished gradient of its output and adds one contribution
+ * per differentiable input; several contributions are summed with ADD.
+ * Nothing the loss gradient does not need is differentiated. At the end
+ * every trainable parameter owns exactly one IR_ROLE_GRAD node.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "back.h"
+
+typedef struct Ad {
+  IrGraph *g;
+  Diag *d;
+  int *grad;   /* per forward node: its accumulated gradient node, or -1 */
+  char *need;  /* per node: lies on a path trainable param -> loss */
+  int cur;     /* the forward node being differentiated (span, names) */
+  int n0;      /* forward node count: grad[] and need[] cover ids < n0 */
+} Ad;
+
+typedef int (*GradFn)(Ad *ad, int y, int dy);
+
+/* ---- building backward nodes ------------------------------------------ */
+
+/* Appends a backward node with the expected shape preset (ops whose shape
+ * comes "from the node" keep it; others are checked against it). */
+static int bnode(Ad *ad, IrOp op, const int *in, int nin, const IrShape *shape,
+                 const int64_t *ia, double fa0) {
+  IrGraph *g = ad->g;
+  Span sp = g->nodes[ad->cur].span;
+  int id = ir_new(g, op, in, nin, sp);
+  if (id < 0) return -1;
+  IrNode *n = &g->nodes[id];
+  n->shape = *shape;
+  if (ia) memcpy(n->ia, ia, sizeof n->ia);
+  n->fa[0] = fa0;
+  n->role = IR_ROLE_BWD;
+  n->phase = IR_PHASE_BWD;
+  n->dtype = g->nodes[ad->cur].dtype == IR_I32 ? IR_F32 : g->nodes[ad->cur].dtype;
+  n->grad_of = -1;
+  n->group = g->nodes[ad->cur].group;
+  n->composite = g->nodes[ad->cur].composite;
+  if (ir_infer(g, ad->d, id) < 0) return -1;
+  n = &g->nodes[id];
+  /* inference may reset bookkeeping fields; the backward owns them */
+  n->role = IR_ROLE_BWD;
+  n->phase = IR_PHASE_BWD;
+  n->grad_of = -1;
+  if (n->shape.rank != shape->rank || ir_numel(&n->shape) != ir_numel(shape)) {
+    char a[96], b[96];
+    diag_at(ad->d, DIAG_ERROR, sp,
+            "internal: gradient node %s has shape %s, expected %s",
+            ir_ops[op].name, back_shape_str(&n->shape, a, sizeof a),
+            back_shape_str(shape, b, sizeof b));
+    return -1;
+  }
+  return id;
+}
+
+static const IrShape *shp(Ad *ad, int id) { return &ad->g->nodes[id].shape; }
+
+static int b1(Ad *ad, IrOp op, int x, const IrShape *s) {
+  return bnode(ad, op, &x, 1, s, NULL, 0);
+}
+static int b2(Ad *ad, IrOp op, int x, int y, const IrShape *s) {
+  int in[2] = {x, y};
+  return bnode(ad, op, in, 2, s, NULL, 0);
+}
+static int b3(Ad *ad, IrOp op, int x, int y, int z, const IrShape *s, double fa0) {
+  int in[3] = {x, y, z};
+  return bnode(ad, op, in, 3, s, NULL, fa0);
+}
+static int bscale(Ad *ad, int x, double s) {
+  return bnode(ad, IR_SCALE, &x, 1, shp(ad, x), NULL, s);
+}
+static int breshape(Ad *ad, int x, const IrShape *s) {
+  IrShape t = *s;
+  return b1(ad, IR_RESHAPE, x, &t);
+}
+static int bmatmul(Ad *ad, int a, int b, int ta, int tb, const IrShape *s) {
+  int in[2] = {a, b};
+  int64_t ia[4] = {ta, tb, 0, 0};
+  return bnode(ad, IR_MATMUL, in, 2, s, ia, 0);
+}
+
+/* Adds a contribution to the gradient of forward node x. */
+static int acc(Ad *ad, int x, int c) {
+  if (c < 0) return -1;
+  if (ad->grad[x] < 0) {
+    ad->grad[x] = c;
+    return 0;
+  }
+  int s = b2(ad, IR_ADD, ad->grad[x], c, shp(ad, x));
+  if (s < 0) return -1;
+  ad->grad[x] = s;
+  return 0;
+}
+
+static int wants(Ad *ad, int x) { return ad->need[x]; }
+
+static int same_shape(const IrShape *a, const IrShape *b) {
+  if (a->rank != b->rank) return 0;
+  for (int i = 0; i < a->rank; i++)
+    if (a->d[i] != b->d[i]) return 0;
+  return 1;
+}
+
+/* dy reduced to the shape of a broadcast operand b (a suffix of y's). */
+static int reduce_to(Ad *ad, int dy, int b) {
+  if (same_shape(shp(ad, dy), shp(ad, b))) return dy;
+  return b1(ad, IR_SUM_TO, dy, shp(ad, b));
+}
+
+/* ---- gradient rules ---------------------------------------------------- */
+
+static int grad_add(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int a = n->in[0], b = n->in[1];
+  if (wants(ad, a) && acc(ad, a, dy) < 0) return -1;
+  if (wants(ad, b) && acc(ad, b, reduce_to(ad, dy, b)) < 0) return -1;
+  return 0;
+}
+
+static int grad_sub(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int a = n->in[0], b = n->in[1];
+  if (wants(ad, a) && acc(ad, a, dy) < 0) return -1;
+  if (wants(ad, b)) {
+    int r = reduce_to(ad, dy, b);
+    if (r < 0 || acc(ad, b, bscale(ad, r, -1.0)) < 0) return -1;
+  }
+  return 0;
+}
+
+static int grad_mul(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int a = n->in[0], b = n->in[1];
+  if (wants(ad, a) && acc(ad, a, b2(ad, IR_MUL, dy, b, shp(ad, y))) < 0) return -1;
+  if (wants(ad, b)) {
+    int t = b2(ad, IR_MUL, dy, a, shp(ad, y));
+    if (t < 0 || acc(ad, b, reduce_to(ad, t, b)) < 0) return -1;
+  }
+  return 0;
+}
+
+/* y = a / b: da = dy / b, db = -sum(dy * y / b). */
+static int grad_div(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int a = n->in[0], b = n->in[1];
+  if (wants(ad, a) && acc(ad, a, b2(ad, IR_DIV, dy, b, shp(ad, y))) < 0) return -1;
+  if (wants(ad, b)) {
+    int q = b2(ad, IR_DIV, y, b, shp(ad, y));
+    int t = q < 0 ? -1 : b2(ad, IR_MUL, dy, q, shp(ad, y));
+    int r = t < 0 ? -1 : reduce_to(ad, t, b);
+    if (r < 0 || acc(ad, b, bscale(ad, r, -1.0)) < 0) return -1;
+  }
+  return 0;
+}
+
+static int grad_scale(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  return acc(ad, n->in[0], bscale(ad, dy, n->fa[0]));
+}
+
+/* y = op(a) @ op(b) with A = op(a) [M,K], B = op(b) [K,N]:
+ * dA = dy B^T, dB = A^T dy, written in terms of the stored a and b. A 2-D b
+ * shared by a batched a gets ONE product over the flattened batch,
+ * [batch*M,K]^T @ [batch*M,N], instead of a sum of per-batch products. */
+static int grad_matmul(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int a = n->in[0], b = n->in[1];
+  int ta = (int)n->ia[0], tb = (int)n->ia[1];
+  IrShape as = *shp(ad, a), bs = *shp(ad, b), ys = *shp(ad, y);
+  int shared = bs.rank == 2 && as.rank > 2;
+  if (as.rank == 2 && bs.rank > 2) {
+    diag_at(ad->d, DIAG_ERROR, n->span,
+            "gradient of a 2-D by batched matmul is not supported");
+    return -1;
+  }
+  if (wants(ad, a)) {
+    int c;
+    if (!ta) {
+      c = bmatmul(ad, dy, b, 0, !tb, &as);
+    } else if (!shared) {
+      c = tb ? bmatmul(ad, b, dy, 1, 1, &as) : bmatmul(ad, b, dy, 0, 1, &as);
+    } else {
+      /* stored a is A^T per batch; compute dA then swap its last two dims */
+      IrShape da = as;
+      da.d[as.rank - 2] = as.d[as.rank - 1];
+      da.d[as.rank - 1] = as.d[as.rank - 2];
+      int t = bmatmul(ad, dy, b, 0, !tb, &da);
+      c = -1;
+      if (t >= 0) {
+        int id = ir_new(ad->g, IR_PERMUTE, &t, 1, ad->g->nodes[y].span);
+        if (id < 0) return -1;
+        IrNode *p = &ad->g->nodes[id];
+        for (int i = 0; i < as.rank; i++) p->perm[i] = i;
+        p->perm[as.rank - 2] = as.rank - 1;
+        p->perm[as.rank - 1] = as.rank - 2;
+        p->shape = as;
+        p->role = IR_ROLE_BWD;
+        p->phase = IR_PHASE_BWD;
+        p->grad_of = -1;
+        if (ir_infer(ad->g, ad->d, id) < 0) return -1;
+        ad->g->nodes[id].role = IR_ROLE_BWD;
+        ad->g->nodes[id].phase = IR_PHASE_BWD;
+        ad->g->nodes[id].grad_of = -1;
+        c = id;
+      }
+    }
+    if (acc(ad, a, c) < 0) return -1;
+  }
+  if (wants(ad, b)) {
+    int aa = a, dd = dy, ta2 = ta;
+    if (shared) {
+      int64_t rows = ir_numel(&as) / (as.d[as.rank - 1] * as.d[as.rank - 2]);
+      IrShape a2 = {2, {0}}, d2 = {2, {0}};
+      if (ta) {
+        /* make A contiguous [.., M, K] first so rows flatten */
+        IrShape at = as;
+        at.d[as.rank - 2] = as.d[as.rank - 1];
+        at.d[as.rank - 1] = as.d[as.rank - 2];
+        int id = ir_new(ad->g, IR_PERMUTE, &a, 1, ad->g->nodes[y].span);
+        if (id < 0) return -1;
+        IrNode *p = &ad->g->nodes[id];
+        for (int i = 0; i < as.rank; i++) p->perm[i] = i;
+        p->perm[as.rank - 2] = as.rank - 1;
+        p->perm[as.rank - 1] = as.rank - 2;
+        p->shape = at;
+        if (ir_infer(ad->g, ad->d, id) < 0) return -1;
+        ad->g->nodes[id].role = IR_ROLE_BWD;
+        ad->g->nodes[id].phase = IR_PHASE_BWD;
+        ad->g->nodes[id].grad_of = -1;
+        aa = id;
+        as = at;
+        ta2 = 0;
+      }
+      a2.d[0] = rows * as.d[as.rank - 2];
+      a2.d[1] = as.d[as.rank - 1];
+      d2.d[0] = rows * ys.d[ys.rank - 2];
+      d2.d[1] = ys.d[ys.rank - 1];
+      aa = breshape(ad, aa, &a2);
+      dd = breshape(ad, dy, &d2);
+      if (aa < 0 || dd < 0) return -1;
+    }
+    int c;
+    if (!tb)
+      c = ta2 ? bmatmul(ad, aa, dd, 0, 0, &bs) : bmatmul(ad, aa, dd, 1, 0, &bs);
+    else
+      c = ta2 ? bmatmul(ad, dd, aa, 1, 1, &bs) : bmatmul(ad, dd, aa, 1, 0, &bs);
+    if (acc(ad, b, c) < 0) return -1;
+  }
+  return 0;
+}
+
+static int grad_embedding(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  return acc(ad, n->in[0], b2(ad, IR_EMBEDDING_BWD, dy, n->in[1], shp(ad, n->in[0])));
+}
+
+static int grad_layer_norm(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int x = n->in[0], w = n->in[1], b = n->in[2];
+  double eps = n->fa[0];
+  if (wants(ad, x) && acc(ad, x, b3(ad, IR_LAYER_NORM_BWD_X, dy, x, w, shp(ad, x), eps)) < 0)
+    return -1;
+  if (wants(ad, w)) {
+    int in[2] = {dy, x};
+    if (acc(ad, w, bnode(ad, IR_LAYER_NORM_BWD_W, in, 2, shp(ad, w), NULL, eps)) < 0) return -1;
+  }
+  if (wants(ad, b) && acc(ad, b, reduce_to(ad, dy, b)) < 0) return -1;
+  return 0;
+}
+
+static int grad_rms_norm(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int x = n->in[0], w = n->in[1];
+  double eps = n->fa[0];
+  if (wants(ad, x) && acc(ad, x, b3(ad, IR_RMS_NORM_BWD_X, dy, x, w, shp(ad, x), eps)) < 0)
+    return -1;
+  if (wants(ad, w)) {
+    int in[2] = {dy, x};
+    if (acc(ad, w, bnode(ad, IR_RMS_NORM_BWD_W, in, 2, shp(ad, w), NULL, eps)) < 0) return -1;
+  }
+  return 0;
+}
+
+static int grad_gelu(Ad *ad, int y, int dy) {
+  int x = ad->g->nodes[y].in[0];
+  return acc(ad, x, b2(ad, IR_GELU_BWD, dy, x, shp(ad, x)));
+}
+
+static int grad_silu(Ad *ad, int y, int dy) {
+  int x = ad->g->nodes[y].in[0];
+  return acc(ad, x, b2(ad, IR_SILU_BWD, dy, x, shp(ad, x)));
+}
+
+static int grad_softmax(Ad *ad, int y, int dy) {
+  int x = ad->g->nodes[y].in[0];
+  return acc(ad, x, b2(ad, IR_SOFTMAX_BWD, dy, y, shp(ad, x)));
+}
+
+/* masked positions are constants: their gradient is zero */
+static int grad_causal_mask(Ad *ad, int y, int dy) {
+  int x = ad->g->nodes[y].in[0];
+  return acc(ad, x, bnode(ad, IR_CAUSAL_MASK, &dy, 1, shp(ad, x), NULL, 0.0));
+}
+
+/* RoPE is a rotation; its gradient is the inverse rotation */
+static int grad_rope(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int64_t ia[4] = {n->ia[0] < 0 ? 1 : -1, 0, 0, 0};
+  return acc(ad, n->in[0], bnode(ad, IR_ROPE, &dy, 1, shp(ad, n->in[0]), ia, n->fa[0]));
+}
+
+static int grad_cross_entropy(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int lg = n->in[0], tg = n->in[1];
+  return acc(ad, lg, b3(ad, IR_CROSS_ENTROPY_BWD, dy, lg, tg, shp(ad, lg), 0));
+}
+
+static int grad_reshape(Ad *ad, int y, int dy) {
+  int x = ad->g->nodes[y].in[0];
+  return acc(ad, x, breshape(ad, dy, shp(ad, x)));
+}
+
+static int grad_permute(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int x = n->in[0], rank = n->shape.rank;
+  int inv[IR_MAXRANK];
+  for (int i = 0; i < rank; i++) inv[n->perm[i]] = i;
+  int id = ir_new(ad->g, IR_PERMUTE, &dy, 1, n->span);
+  if (id < 0) return -1;
+  IrNode *p = &ad->g->nodes[id];
+  memcpy(p->perm, inv, sizeof inv);
+  p->shape = *shp(ad, x);
+  if (ir_infer(ad->g, ad->d, id) < 0) return -1;
+  p = &ad->g->nodes[id];
+  p->role = IR_ROLE_BWD;
+  p->phase = IR_PHASE_BWD;
+  p->grad_of = -1;
+  return acc(ad, x, id);
+}
+
+static int grad_slice(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int64_t ia[4];
+  memcpy(ia, n->ia, sizeof ia);
+  int x = n->in[0];
+  return acc(ad, x, bnode(ad, IR_SLICE_BWD, &dy, 1, shp(ad, x), ia, 0));
+}
+
+/* each half of a concat gets its slice of dy */
+static int grad_concat(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int axis = (int)n->ia[0];
+  int a = n->in[0], b = n->in[1];
+  int64_t na = shp(ad, a)->d[axis];
+  if (wants(ad, a)) {
+    int64_t ia[4] = {axis, 0, na, 0};
+    if (acc(ad, a, bnode(ad, IR_SLICE, &dy, 1, shp(ad, a), ia, 0)) < 0) return -1;
+  }
+  if (wants(ad, b)) {
+    int64_t ia[4] = {axis, na, shp(ad, b)->d[axis], 0};
+    if (acc(ad, b, bnode(ad, IR_SLICE, &dy, 1, shp(ad, b), ia, 0)) < 0) return -1;
+  }
+  return 0;
+}
+
+static int64_t reduced_count(const IrNode *y, const IrShape *xs) {
+  return y->ia[0] < 0 ? ir_numel(xs) : xs->d[y->ia[0]];
+}
+
+static int grad_sum(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int64_t ia[4] = {n->ia[0], 0, 0, 0};
+  int x = n->in[0];
+  return acc(ad, x, bnode(ad, IR_BROADCAST, &dy, 1, shp(ad, x), ia, 1.0));
+}
+
+static int grad_mean(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int64_t ia[4] = {n->ia[0], 0, 0, 0};
+  int x = n->in[0];
+  double s = 1.0 / (double)reduced_count(n, shp(ad, x));
+  return acc(ad, x, bnode(ad, IR_BROADCAST, &dy, 1, shp(ad, x), ia, s));
+}
+
+static int grad_expand(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int64_t ia[4];
+  memcpy(ia, n->ia, sizeof ia);
+  int x = n->in[0];
+  return acc(ad, x, bnode(ad, IR_EXPAND_BWD, &dy, 1, shp(ad, x), ia, 0));
+}
+
+/* The rule table. Leaves and backward-only ops have none: a node reaching
+ * one of those with a gradient is an internal error. */
+static const GradFn grad_rules[IR_OP_COUNT] = {
+    [IR_EMBEDDING] = grad_embedding, [IR_MATMUL] = grad_matmul,
+    [IR_ADD] = grad_add,             [IR_SUB] = grad_sub,
+    [IR_MUL] = grad_mul,             [IR_DIV] = grad_div,
+    [IR_SCALE] = grad_scale,         [IR_LAYER_NORM] = grad_layer_norm,
+    [IR_RMS_NORM] = grad_rms_norm,   [IR_GELU] = grad_gelu,
+    [IR_SILU] = grad_silu,           [IR_SOFTMAX] = grad_softmax,
+    [IR_CAUSAL_MASK] = grad_causal_mask, [IR_ROPE] = grad_rope,
+    [IR_CROSS_ENTROPY] = grad_cross_entropy, [IR_RESHAPE] = grad_reshape,
+    [IR_PERMUTE] = grad_permute,     [IR_SLICE] = grad_slice,
+    [IR_CONCAT] = grad_concat,       [IR_SUM] = grad_sum,
+    [IR_MEAN] = grad_mean,           [IR_EXPAND] = grad_expand,
+};
+
+/* ---- driver ------------------------------------------------------------ */
+
+/* need[x]: x depends on a trainable parameter AND the loss depends on x. */
+static void mark_needed(const IrGraph *g, const int *order, int n, char *need) {
+  char *from = calloc((size_t)g->n, 1), *to = calloc((size_t)g->n, 1);
+  if (!from || !to) {
+    free(from);
+    free(to);
+    return;
+  }
+  for (int k = 0; k < n; k++) {
+    const IrNode *x = &g->nodes[order[k]];
+    if (x->phase != IR_PHASE_FWD) continue;
+    if (x->op == IR_PARAM && x->role == IR_ROLE_PARAM && x->trainable) from[order[k]] = 1;
+    for (int i = 0; i < x->nin; i++)
+      if (from[x->in[i]]) from[order[k]] = 1;
+  }
+  to[g->loss] = 1;
+  for (int k = n - 1; k >= 0; k--) {
+    const IrNode *x = &g->nodes[order[k]];
+    if (!to[order[k]] || x->phase != IR_PHASE_FWD) continue;
+    for (int i = 0; i < x->nin; i++) to[x->in[i]] = 1;
+  }
+  for (int i = 0; i < g->n; i++) need[i] = from[i] && to[i];
+  free(from);
+  free(to);
+}
+
+/* Is node c referenced by anything other than as the gradient of p? */
+static int shared_elsewhere(const Ad *ad, int c, int p) {
+  const IrGraph *g = ad->g;
+  for (int i = 0; i < g->n; i++) {
+    if (i < ad->n0 && i != p && ad->grad[i] == c) return 1;
+    if (g->nodes[i].dead) continue;
+    for (int k = 0; k < g->nodes[i].nin; k++)
+      if (g->nodes[i].in[k] == c) return 1;
+  }
+  return 0;
+}
+
+static int finish_param(Ad *ad, int p) {
+  IrGraph *g = ad->g;
+  ad->cur = p;
+  int c = ad->grad[p];
+  if (c < 0) {
+    /* a parameter the loss does not use: its gradient is zero */
+    c = bnode(ad, IR_FILL, NULL, 0, shp(ad, p), NULL, 0.0);
+  } else if (ir_ops[g->nodes[c].op].kind == OPK_VIEW || g->nodes[c].phase != IR_PHASE_BWD ||
+             g->nodes[c].role == IR_ROLE_GRAD || shared_elsewhere(ad, c, p)) {
+    /* the gradient must be a tensor of its own: it is persistent */
+    c = bscale(ad, c, 1.0);
+  }
+  if (c < 0) return -1;
+  IrNode *n = &g->nodes[c];
+  n->role = IR_ROLE_GRAD;
+  n->grad_of = p;
+  if (g->nodes[p].name) {
+    size_t len = strlen(g->nodes[p].name) + 8;
+    char *buf = malloc(len);
+    if (!buf) return -1;
+    snprintf(buf, len, "grad.%s", g->nodes[p].name);
+    const char *nm = ir_strdup(g, buf);
+    free(buf);
+    g->nodes[c].name = nm;
+  }
+  return 0;
+}
+
+int autodiff(IrGraph *g, Diag *d) {
+  if (g->loss < 0 || g->loss >= g->n) return -1;
+  int n = 0;
+  int *order = sched_topo(g, &n, stderr);
+  if (!order) return -1;
+  int nfwd0 = g->n;
+  Ad ad = {g, d, NULL, NULL, g->loss, nfwd0};
+  ad.grad = malloc(sizeof(int) * (size_t)nfwd0);
+  ad.need = calloc((size_t)nfwd0, 1);
+  int rc = -1;
+  if (!ad.grad || !ad.need) goto out;
+  for (int i = 0; i < nfwd0; i++) ad.grad[i] = -1;
+  mark_needed(g, order, n, ad.need);
+
+  ad.grad[g->loss] = bnode(&ad, IR_FILL, NULL, 0, shp(&ad, g->loss), NULL, 1.0);
+  if (ad.grad[g->loss] < 0) goto out;
+  for (int k = n - 1; k >= 0; k--) {
+    int y = order[k];
+    if (y >= nfwd0 || !ad.need[y] || ad.grad[y] < 0) continue;
+    const IrNode *yn = &g->nodes[y];
+    if (yn->phase != IR_PHASE_FWD || yn->op == IR_PARAM) continue;
+    GradFn fn = grad_rules[yn->op];
+    ad.cur = y;
+    if (!fn) {
+      diag_at(d, DIAG_ERROR, yn->span, "no gradient rule for op '%s'", ir_ops[yn->op].name);
+      goto out;
+    }
+    if (fn(&ad, y, ad.grad[y]) < 0) goto out;
+    if (g->nodes[ad.grad[y]].phase == IR_PHASE_BWD && g->nodes[ad.grad[y]].grad_of < 0)
+      g->nodes[ad.grad[y]].grad_of = y;
+  }
+  for (int p = 0; p < nfwd0; p++) {
+    const IrNode *pn = &g->nodes[p];
+    if (pn->dead || pn->op != IR_PARAM || pn->role != IR_ROLE_PARAM || !pn->trainable) continue;
+    if (finish_param(&ad, p) < 0) goto out;
+  }
+  rc = 0;
+out:
+  free(order);
+  free(ad.grad);
+  free(ad.need);
+  return rc;
+}
+
+int ir_grad_of(const IrGraph *g, int param) {
+  for (int i = 0; i < g->n; i++)
+    if (!g->nodes[i].dead && g->nodes[i].role == IR_ROLE_GRAD && g->nodes[i].grad_of == param)
+      return i;
+  return -1;
+}

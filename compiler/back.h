@@ -1,0 +1,43 @@
+/* compiler/back.h -- internal helpers shared by the back half of the
+ * compiler (autodiff, passes, scheduler, planner, code generator, driver).
+ *
+ * One idea: every back-end stage walks the graph in the same dependency
+ * order and asks the same questions (is this node a view? what does it
+ * alias? how many bytes does it take in this build?), so those answers live
+ * here once instead of being re-derived, slightly differently, per file.
+ */
+#ifndef FTC_COMPILER_BACK_H
+#define FTC_COMPILER_BACK_H
+
+#include "ir.h"
+
+/* Node ids of all live (not dead) nodes in a dependency order: every node
+ * after its inputs; ties broken by (phase, id), so the forward keeps program
+ * order and the backward follows it. Returns a malloc'd array (caller
+ * frees) and its length in *n, or NULL on a cycle (reported to `err`). */
+int *sched_topo(const IrGraph *g, int *n, FILE *err);
+
+/* The node a view finally aliases (follows chains of views); the node
+ * itself when it is not a view. */
+int back_view_base(const IrGraph *g, int id);
+
+/* Element size of a node in a build whose float dtype is `fdt`: float
+ * tensors (F32/F64) take the build dtype, everything else its own size. */
+int back_elem_size(const IrNode *n, IrDtype fdt);
+
+/* Shapes as text, "[16,128,384]" (into a caller buffer). */
+const char *back_shape_str(const IrShape *s, char *buf, size_t cap);
+
+/* Optimizer state slots per trainable parameter for a recipe. */
+int plan_state_slots(const Recipe *r);
+
+/* Verifier: no two tensors that are live at the same time overlap in the
+ * arena (except an in-place output taking over its dying input). Prints
+ * every violation to `err`; returns their count. */
+int plan_verify(const IrGraph *g, const Plan *p, FILE *err);
+
+/* The dead-code pass (compiler/passes/dce.c): marks every node that
+ * neither the loss, the logits nor a gradient needs. Returns nodes removed. */
+int pass_dce_run(IrGraph *g);
+
+#endif

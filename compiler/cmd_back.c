@@ -1,0 +1,188 @@
+/* compiler/cmd_back.c -- the back-end commands: `ftc plan`, `ftc build`,
+ * `ftc graph` and `ftc passes`.
+ *
+ * One idea: each command is argument parsing plus one call into the shared
+ * pipeline (driver.c) and one printer; they differ only in where they stop.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "back.h"
+#include "cmd.h"
+#include "driver.h"
+
+typedef struct Args {
+  const char *file, *out, *emit_c;
+  int json, keep, backward, verify, dtype;
+} Args;
+
+static int parse_dtype(const char *s) {
+  if (!strcmp(s, "f32")) return IR_F32;
+  if (!strcmp(s, "f64")) return IR_F64;
+  return -2;
+}
+
+/* Is `opt` one of the blank-separated words of `allowed`? */
+static int has_opt(const char *allowed, const char *opt) {
+  size_t n = strlen(opt);
+  for (const char *p = allowed; (p = strstr(p, opt)) != NULL; p += n)
+    if ((p == allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
+  return 0;
+}
+
+/* Shared option parsing; `allowed` lists the options this command takes. */
+static int parse(int argc, char **argv, const char *allowed, Args *a, const char *usage) {
+  memset(a, 0, sizeof *a);
+  a->dtype = -1;
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    int takes = 0;
+    if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+      fputs(usage, stdout);
+      return 1;
+    }
+    if (s[0] != '-' || !strcmp(s, "-")) {
+      if (a->file) {
+        fprintf(stderr, "ftc %s: one recipe at a time ('%s' and '%s')\n%s", argv[0], a->file, s,
+                usage);
+        return -1;
+      }
+      a->file = s;
+      continue;
+    }
+    if (!has_opt(allowed, s)) {
+      fprintf(stderr, "ftc %s: unknown option '%s'\n%s", argv[0], s, usage);
+      return -1;
+    }
+    if (!strcmp(s, "-o") || !strcmp(s, "--dtype") || !strcmp(s, "--emit-c")) takes = 1;
+    if (takes && i + 1 >= argc) {
+      fprintf(stderr, "ftc %s: option '%s' needs a value\n%s", argv[0], s, usage);
+      return -1;
+    }
+    if (!strcmp(s, "--json")) a->json = 1;
+    else if (!strcmp(s, "--keep")) a->keep = 1;
+    else if (!strcmp(s, "--backward")) a->backward = 1;
+    else if (!strcmp(s, "--verify")) a->verify = 1;
+    else if (!strcmp(s, "-o")) a->out = argv[++i];
+    else if (!strcmp(s, "--emit-c")) a->emit_c = argv[++i];
+    else if (!strcmp(s, "--dtype")) {
+      a->dtype = parse_dtype(argv[++i]);
+      if (a->dtype == -2) {
+        fprintf(stderr, "ftc %s: --dtype takes f32 or f64, not '%s'\n", argv[0], argv[i]);
+        return -1;
+      }
+    }
+  }
+  if (!a->file) {
+    fprintf(stderr, "ftc %s: no recipe given\n%s", argv[0], usage);
+    return -1;
+  }
+  return 0;
+}
+
+static int compile(const Args *a, DrvStop stop, Drv *d) {
+  DrvOpts o = {a->file, stop, a->dtype, a->verify};
+#ifdef FTC_VERIFY_DEFAULT
+  o.verify = 1;
+#endif
+  if (getenv("FTC_VERIFY")) o.verify = 1;
+  return drv_compile(&o, d);
+}
+
+int cmd_plan(int argc, char **argv) {
+  static const char usage[] =
+      "usage: ftc plan FILE.ft [--json] [--dtype f32|f64] [--verify]\n"
+      "  Prints the static memory plan: bytes of parameters, gradients, optimizer\n"
+      "  state, inputs, activations kept for the backward and temporaries at the\n"
+      "  live peak, the peak and the op where it occurs, and the arena the trainer\n"
+      "  allocates. --json prints one JSON object (peak_bytes = arena bytes).\n";
+  Args a;
+  int pr = parse(argc, argv, "--json --dtype --verify", &a, usage);
+  if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
+  Drv d;
+  int rc = compile(&a, DRV_PLAN, &d);
+  if (rc == EXIT_OK) {
+    if (a.json) plan_print_json(d.g, &d.r, d.plan, stdout);
+    else plan_print(d.g, &d.r, d.plan, stdout);
+    if (fflush(stdout) != 0) {
+      fprintf(stderr, "ftc plan: cannot write the output: %s\n", strerror(errno));
+      rc = EXIT_IO;
+    }
+  }
+  drv_free(&d);
+  return rc;
+}
+
+static const char *default_out(const char *file, char *buf, size_t cap) {
+  const char *b = strrchr(file, '/');
+  b = b ? b + 1 : file;
+  snprintf(buf, cap, "%s", b);
+  char *dot = strrchr(buf, '.');
+  if (dot && !strcmp(dot, ".ft")) *dot = 0;
+  if (!strcmp(buf, b)) strncat(buf, ".bin", cap - strlen(buf) - 1);
+  return buf;
+}
+
+int cmd_build(int argc, char **argv) {
+  static const char usage[] =
+      "usage: ftc build FILE.ft [-o TRAINER] [--dtype f32|f64] [--emit-c FILE.c] [--keep]\n"
+      "                 [--verify]\n"
+      "  Compiles the recipe into one standalone trainer binary (default name: the\n"
+      "  recipe's without .ft). --dtype f64 builds the float64 trainer for gradient\n"
+      "  checks; --emit-c also writes the generated C; --keep keeps the build dir.\n"
+      "  Environment: FTC_CC overrides the C compiler.\n";
+  Args a;
+  int pr = parse(argc, argv, "-o --dtype --emit-c --keep --verify", &a, usage);
+  if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
+  char buf[4096];
+  const char *out = a.out ? a.out : default_out(a.file, buf, sizeof buf);
+  Drv d;
+  int rc = compile(&a, DRV_PLAN, &d);
+  if (rc == EXIT_OK) rc = build_trainer(&d, out, a.emit_c, a.keep);
+  drv_free(&d);
+  return rc;
+}
+
+int cmd_graph(int argc, char **argv) {
+  static const char usage[] =
+      "usage: ftc graph FILE.ft [--backward] [-o FILE.dot] [--verify]\n"
+      "  Writes the forward graph (with --backward also the gradient graph) as\n"
+      "  Graphviz DOT, to stdout or FILE.dot. Render: dot -Tsvg FILE.dot > g.svg\n";
+  Args a;
+  int pr = parse(argc, argv, "--backward -o --verify", &a, usage);
+  if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
+  Drv d;
+  int rc = compile(&a, a.backward ? DRV_BACKWARD : DRV_FORWARD, &d);
+  if (rc == EXIT_OK) {
+    FILE *f = a.out ? fopen(a.out, "w") : stdout;
+    if (!f) {
+      fprintf(stderr, "ftc graph: cannot write %s: %s\n", a.out, strerror(errno));
+      rc = EXIT_IO;
+    } else {
+      ir_dot(d.g, f);
+      if ((a.out ? fclose(f) : fflush(f)) != 0) {
+        fprintf(stderr, "ftc graph: cannot write %s: %s\n", a.out ? a.out : "stdout",
+                strerror(errno));
+        rc = EXIT_IO;
+      }
+    }
+  }
+  drv_free(&d);
+  return rc;
+}
+
+int cmd_passes(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      printf("usage: ftc passes\n  Lists every pass: stage, whether it is implemented, its\n"
+             "  parameters with types and defaults, and its requires/conflicts/before facts.\n");
+      return EXIT_OK;
+    }
+    fprintf(stderr, "ftc passes: unexpected argument '%s'\n", argv[i]);
+    return EXIT_USAGE;
+  }
+  printf("Passes run in two stages: before autodiff (on the forward graph) and after\n"
+         "it (on the whole step), each in the order the recipe's passes { } lists them.\n\n");
+  pass_print_all(stdout);
+  return fflush(stdout) == 0 ? EXIT_OK : EXIT_IO;
+}

@@ -1,0 +1,75 @@
+/* compiler/driver.c -- the compile pipeline behind plan, build and graph.
+ *
+ * One idea: stages hand over only when the previous one reported no error
+ * (the Diag counts them), so later stages may assume a well-formed input and
+ * the user sees the first real problem, at the recipe span, not a cascade.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "back.h"
+#include "cmd.h"
+#include "driver.h"
+
+void drv_free(Drv *d) {
+  if (!d) return;
+  plan_free(d->plan);
+  ir_graph_free(d->g);
+  if (d->ast) ast_ctx_free(d->ast);
+  if (d->diag) diag_free(d->diag);
+  memset(d, 0, sizeof *d);
+}
+
+static const AstNode *passes_block(const AstNode *root) {
+  for (int i = 0; root && i < root->nkids; i++)
+    if (root->kids[i] && root->kids[i]->kind == AST_PASSES) return root->kids[i];
+  return NULL;
+}
+
+static int verify(const Drv *d, const DrvOpts *o, const char *after) {
+  if (!o->verify) return 0;
+  if (ir_verify(d->g, stderr) != 0) {
+    fprintf(stderr, "ftc: internal: the graph is invalid after %s\n", after);
+    return -1;
+  }
+  return 0;
+}
+
+int drv_compile(const DrvOpts *o, Drv *d) {
+  memset(d, 0, sizeof *d);
+  d->diag = diag_new(stderr, 20);
+  if (!d->diag) return EXIT_IO;
+  d->ast = ast_ctx_new(d->diag, NULL);
+  if (!d->ast) return EXIT_IO;
+  d->root = ast_load(d->ast, o->path);
+  if (!d->root || diag_errors(d->diag) > 0) return d->root ? EXIT_INPUT : EXIT_IO;
+  if (ast_check(d->ast, d->root, ftc_pass_sigs()) > 0 || diag_errors(d->diag) > 0)
+    return EXIT_INPUT;
+  d->g = elaborate(d->ast, d->root, d->diag, &d->r);
+  if (!d->g || diag_errors(d->diag) > 0) return EXIT_INPUT;
+  if (!d->r.path) d->r.path = o->path;
+  if (o->dtype_override >= 0) d->r.dtype = (IrDtype)o->dtype_override;
+  if (verify(d, o, "elaboration") < 0) return EXIT_IO;
+
+  const AstNode *pb = passes_block(d->root);
+  if (pass_run_stage(d->g, pb, IR_PHASE_FWD, d->diag) < 0 || diag_errors(d->diag) > 0)
+    return EXIT_INPUT;
+  if (verify(d, o, "the forward passes") < 0) return EXIT_IO;
+  if (o->stop == DRV_FORWARD) return EXIT_OK;
+
+  if (autodiff(d->g, d->diag) < 0 || diag_errors(d->diag) > 0)
+    return diag_errors(d->diag) > 0 ? EXIT_INPUT : EXIT_IO;
+  if (verify(d, o, "autodiff") < 0) return EXIT_IO;
+  if (pass_run_stage(d->g, pb, IR_PHASE_BWD, d->diag) < 0 || diag_errors(d->diag) > 0)
+    return EXIT_INPUT;
+  if (pass_dce_run(d->g) < 0) return EXIT_IO;
+  if (verify(d, o, "the backward passes") < 0) return EXIT_IO;
+  if (o->stop == DRV_BACKWARD) return EXIT_OK;
+
+  d->plan = plan_build(d->g, &d->r);
+  if (!d->plan) return EXIT_IO;
+  if (o->verify && plan_verify(d->g, d->plan, stderr) != 0) {
+    fprintf(stderr, "ftc: internal: the memory plan overlaps live tensors\n");
+    return EXIT_IO;
+  }
+  return EXIT_OK;
+}

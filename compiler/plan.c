@@ -1,0 +1,363 @@
+/* compiler/plan.c -- the static memory plan: one arena, an offset for every
+ * tensor of the training step.
+ *
+ * One idea: shapes are static, so every tensor's lifetime is an interval of
+ * schedule positions known at compile time. Persistent tensors (params,
+ * grads, optimizer state, inputs) are laid out first, back to back; the rest
+ * are placed by a deterministic best-fit allocator that walks the schedule,
+ * allocating a tensor when it is defined and returning its block after its
+ * last use (a view's uses count as uses of what it aliases). An elementwise
+ * op whose first input dies at that op writes over that input (in place).
+ * The arena is as large as the highest byte ever placed.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "back.h"
+
+#define ALIGN 64
+static int64_t align_up(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
+
+int plan_state_slots(const Recipe *r) {
+  switch (r->opt) {
+  case OPT_ADAMW: return 2;
+  case OPT_ADAGRAD: return 1;
+  case OPT_SGD: return r->momentum != 0.0 ? 1 : 0;
+  }
+  return 0;
+}
+
+static int is_persistent(const IrNode *n) {
+  return n->op == IR_PARAM || n->op == IR_INPUT || n->role == IR_ROLE_PARAM ||
+         n->role == IR_ROLE_GRAD || n->role == IR_ROLE_INPUT || n->role == IR_ROLE_OPTSTATE;
+}
+
+/* ---- free list of arena blocks (sorted by offset, coalesced) ----------- */
+
+typedef struct Block {
+  int64_t off, size;
+} Block;
+
+typedef struct Free {
+  Block *b;
+  int n, cap;
+  int64_t top; /* end of the highest block ever used */
+} Free;
+
+static int64_t fl_alloc(Free *f, int64_t need) {
+  int best = -1;
+  for (int i = 0; i < f->n; i++)
+    if (f->b[i].size >= need && (best < 0 || f->b[i].size < f->b[best].size)) best = i;
+  if (best >= 0) {
+    int64_t off = f->b[best].off;
+    f->b[best].off += need;
+    f->b[best].size -= need;
+    if (f->b[best].size == 0) {
+      memmove(&f->b[best], &f->b[best + 1], sizeof(Block) * (size_t)(f->n - best - 1));
+      f->n--;
+    }
+    return off;
+  }
+  /* no block fits: grow at the top, starting inside a free block there */
+  if (f->n > 0 && f->b[f->n - 1].off + f->b[f->n - 1].size == f->top) {
+    int64_t off = f->b[f->n - 1].off;
+    f->n--;
+    f->top = off + need;
+    return off;
+  }
+  int64_t off = f->top;
+  f->top += need;
+  return off;
+}
+
+static int fl_release(Free *f, int64_t off, int64_t size) {
+  int i = 0;
+  while (i < f->n && f->b[i].off < off) i++;
+  if (f->n == f->cap) {
+    int nc = f->cap ? f->cap * 2 : 64;
+    Block *nb = realloc(f->b, sizeof(Block) * (size_t)nc);
+    if (!nb) return -1;
+    f->b = nb;
+    f->cap = nc;
+  }
+  memmove(&f->b[i + 1], &f->b[i], sizeof(Block) * (size_t)(f->n - i));
+  f->b[i] = (Block){off, size};
+  f->n++;
+  if (i + 1 < f->n && f->b[i].off + f->b[i].size == f->b[i + 1].off) {
+    f->b[i].size += f->b[i + 1].size;
+    memmove(&f->b[i + 1], &f->b[i + 2], sizeof(Block) * (size_t)(f->n - i - 2));
+    f->n--;
+  }
+  if (i > 0 && f->b[i - 1].off + f->b[i - 1].size == f->b[i].off) {
+    f->b[i - 1].size += f->b[i].size;
+    memmove(&f->b[i], &f->b[i + 1], sizeof(Block) * (size_t)(f->n - i - 1));
+    f->n--;
+  }
+  return 0;
+}
+
+/* ---- the plan ----------------------------------------------------------- */
+
+void plan_free(Plan *p) {
+  if (!p) return;
+  free(p->order);
+  free(p->offset);
+  free(p->bytes);
+  free(p->state_off);
+  free(p->first);
+  free(p->last);
+  free(p->inplace_of);
+  free(p);
+}
+
+/* The input an op may overwrite (kernels.h: "in place ok"), or -1. */
+static int inplace_input(IrOp op) {
+  switch (op) {
+  case IR_ADD: case IR_SUB: case IR_MUL: case IR_DIV: case IR_SCALE:
+  case IR_CAUSAL_MASK: case IR_GELU: case IR_SILU: case IR_SOFTMAX: case IR_ROPE:
+  case IR_GELU_BWD: case IR_SILU_BWD: case IR_SOFTMAX_BWD:
+    return 0;
+  case IR_CROSS_ENTROPY_BWD:
+    return 1; /* dlogits over logits */
+  default:
+    return -1;
+  }
+}
+
+static PlanCat category(const IrGraph *g, const Plan *p, int id) {
+  const IrNode *n = &g->nodes[id];
+  if (n->role == IR_ROLE_GRAD) return PLAN_GRADS;
+  if (n->op == IR_PARAM || n->role == IR_ROLE_PARAM) return PLAN_PARAMS;
+  if (n->op == IR_INPUT || n->role == IR_ROLE_INPUT) return PLAN_INPUTS;
+  if (n->role == IR_ROLE_OPTSTATE) return PLAN_OPTSTATE;
+  if (n->phase == IR_PHASE_FWD && p->last[id] >= p->nfwd) return PLAN_ACTIVATIONS;
+  return PLAN_TEMPS;
+}
+
+Plan *plan_build(const IrGraph *g, const Recipe *r) {
+  int N = g->n, nall = 0;
+  int *all = sched_topo(g, &nall, stderr);
+  if (!all) return NULL;
+  Plan *p = calloc(1, sizeof *p);
+  int *die_head = NULL, *die_next = NULL, *transferred = NULL;
+  Free fl = {0};
+  if (!p) goto fail;
+  p->order = malloc(sizeof(int) * ((size_t)nall + 1));
+  p->offset = malloc(sizeof(int64_t) * ((size_t)N + 1));
+  p->bytes = calloc((size_t)N + 1, sizeof(int64_t));
+  p->state_off = malloc(sizeof(int64_t) * 2 * ((size_t)N + 1));
+  p->first = malloc(sizeof(int) * ((size_t)N + 1));
+  p->last = malloc(sizeof(int) * ((size_t)N + 1));
+  p->inplace_of = malloc(sizeof(int) * ((size_t)N + 1));
+  transferred = calloc((size_t)N + 1, sizeof(int));
+  if (!p->order || !p->offset || !p->bytes || !p->state_off || !p->first || !p->last ||
+      !p->inplace_of || !transferred)
+    goto fail;
+  for (int i = 0; i < N; i++) {
+    p->offset[i] = -1;
+    p->first[i] = p->last[i] = -1;
+    p->inplace_of[i] = -1;
+    p->state_off[2 * i] = p->state_off[2 * i + 1] = -1;
+  }
+  /* the executed part of the schedule: everything but leaves */
+  for (int k = 0; k < nall; k++)
+    if (ir_ops[g->nodes[all[k]].op].kind != OPK_LEAF) p->order[p->norder++] = all[k];
+  p->nfwd = 0;
+  while (p->nfwd < p->norder && g->nodes[p->order[p->nfwd]].phase == IR_PHASE_FWD) p->nfwd++;
+  p->nslots = plan_state_slots(r);
+  int last_pos = p->norder > 0 ? p->norder - 1 : 0;
+
+  for (int i = 0; i < N; i++)
+    if (!g->nodes[i].dead)
+      p->bytes[i] = ir_numel(&g->nodes[i].shape) * back_elem_size(&g->nodes[i], r->dtype);
+
+  /* persistent tensors, by category then id: they never move */
+  int64_t top = 0;
+  for (int cat = 0; cat < 4; cat++) {
+    for (int i = 0; i < N; i++) {
+      const IrNode *n = &g->nodes[i];
+      if (n->dead || !is_persistent(n)) continue;
+      PlanCat c = n->role == IR_ROLE_GRAD ? PLAN_GRADS
+                  : (n->op == IR_INPUT || n->role == IR_ROLE_INPUT) ? PLAN_INPUTS
+                  : n->role == IR_ROLE_OPTSTATE ? PLAN_OPTSTATE : PLAN_PARAMS;
+      int want = cat == 0 ? PLAN_PARAMS : cat == 1 ? PLAN_GRADS : cat == 2 ? PLAN_OPTSTATE
+                                                                           : PLAN_INPUTS;
+      if (cat == 2 && n->op == IR_PARAM && n->role == IR_ROLE_PARAM && n->trainable) {
+        for (int s = 0; s < p->nslots; s++) {
+          p->state_off[2 * i + s] = top;
+          top += align_up(p->bytes[i]);
+        }
+      }
+      if ((int)c != want) continue;
+      p->offset[i] = top;
+      p->first[i] = 0;
+      p->last[i] = last_pos;
+      top += align_up(p->bytes[i]);
+    }
+  }
+
+  /* lifetimes of the rest: from definition to the last use of it or of
+   * any view of it */
+  for (int k = 0; k < p->norder; k++) {
+    int id = p->order[k];
+    const IrNode *n = &g->nodes[id];
+    if (!is_persistent(n)) {
+      p->first[id] = k;
+      if (p->last[id] < k) p->last[id] = k;
+    }
+    for (int i = 0; i < n->nin; i++) {
+      int s = n->in[i], b = back_view_base(g, s);
+      if (!is_persistent(&g->nodes[s]) && p->last[s] < k) p->last[s] = k;
+      if (!is_persistent(&g->nodes[b]) && p->last[b] < k) p->last[b] = k;
+    }
+  }
+  /* the runtime reads the loss after the step and the logits after the
+   * forward (sampling) */
+  if (g->loss >= 0 && !is_persistent(&g->nodes[g->loss])) {
+    int b = back_view_base(g, g->loss);
+    p->last[g->loss] = p->last[b] = last_pos;
+  }
+  if (g->logits >= 0 && !is_persistent(&g->nodes[g->logits])) {
+    int b = back_view_base(g, g->logits);
+    int end = p->nfwd > 0 ? p->nfwd - 1 : 0;
+    if (p->last[b] < end) p->last[b] = end;
+    if (p->last[g->logits] < end) p->last[g->logits] = end;
+  }
+
+  /* walk the schedule: place each tensor at its definition, return blocks
+   * after their last use */
+  die_head = malloc(sizeof(int) * ((size_t)p->norder + 1));
+  die_next = malloc(sizeof(int) * ((size_t)N + 1));
+  if (!die_head || !die_next) goto fail;
+  for (int k = 0; k <= p->norder; k++) die_head[k] = -1;
+  for (int k = p->norder - 1; k >= 0; k--) {
+    int id = p->order[k];
+    if (is_persistent(&g->nodes[id]) || ir_ops[g->nodes[id].op].kind == OPK_VIEW) continue;
+    die_next[id] = die_head[p->last[id]];
+    die_head[p->last[id]] = id;
+  }
+  fl.top = align_up(top);
+  for (int k = 0; k < p->norder; k++) {
+    int id = p->order[k];
+    const IrNode *n = &g->nodes[id];
+    if (is_persistent(n)) continue;
+    if (ir_ops[n->op].kind == OPK_VIEW) continue;
+    int64_t need = align_up(p->bytes[id] > 0 ? p->bytes[id] : 1);
+    int ii = inplace_input(n->op);
+    int s = ii >= 0 && ii < n->nin ? n->in[ii] : -1;
+    if (s >= 0 && !is_persistent(&g->nodes[s]) &&
+        ir_ops[g->nodes[s].op].kind != OPK_VIEW && p->last[s] == k &&
+        p->bytes[s] == p->bytes[id] && p->offset[s] >= 0 && !transferred[s] &&
+        s != g->loss && s != g->logits) {
+      p->offset[id] = p->offset[s];
+      p->inplace_of[id] = s;
+      transferred[s] = 1;
+    } else {
+      p->offset[id] = fl_alloc(&fl, need);
+    }
+    for (int d = die_head[k]; d >= 0; d = die_next[d])
+      if (!transferred[d] && p->offset[d] >= 0 &&
+          fl_release(&fl, p->offset[d], align_up(p->bytes[d] > 0 ? p->bytes[d] : 1)) < 0)
+        goto fail;
+  }
+  /* views alias their base */
+  for (int i = 0; i < N; i++)
+    if (!g->nodes[i].dead && ir_ops[g->nodes[i].op].kind == OPK_VIEW)
+      p->offset[i] = p->offset[back_view_base(g, i)];
+
+  p->arena_bytes = align_up(fl.top > top ? fl.top : top);
+
+  /* the live peak and what is live there */
+  int64_t persist[PLAN_CAT_COUNT] = {0};
+  for (int i = 0; i < N; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->dead) continue;
+    if (is_persistent(n)) persist[category(g, p, i)] += p->bytes[i];
+    if (n->op == IR_PARAM && n->role == IR_ROLE_PARAM && n->trainable)
+      persist[PLAN_OPTSTATE] += (int64_t)p->nslots * p->bytes[i];
+  }
+  int64_t base = 0;
+  for (int c = 0; c < PLAN_CAT_COUNT; c++) base += persist[c];
+  int64_t *live = calloc((size_t)p->norder + 1, sizeof(int64_t));
+  if (!live) goto fail;
+  for (int i = 0; i < N; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->dead || is_persistent(n) || ir_ops[n->op].kind == OPK_VIEW || p->first[i] < 0)
+      continue;
+    int end = transferred[i] ? p->last[i] - 1 : p->last[i];
+    for (int k = p->first[i]; k <= end; k++) live[k] += p->bytes[i];
+  }
+  p->peak_at = 0;
+  for (int k = 0; k < p->norder; k++)
+    if (live[k] > live[p->peak_at]) p->peak_at = k;
+  p->peak_live = base + (p->norder > 0 ? live[p->peak_at] : 0);
+  free(live);
+  memcpy(p->cat_bytes, persist, sizeof persist);
+  for (int i = 0; i < N; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->dead || is_persistent(n) || ir_ops[n->op].kind == OPK_VIEW || p->first[i] < 0)
+      continue;
+    int end = transferred[i] ? p->last[i] - 1 : p->last[i];
+    if (p->first[i] <= p->peak_at && p->peak_at <= end)
+      p->cat_bytes[category(g, p, i)] += p->bytes[i];
+  }
+  free(all);
+  free(die_head);
+  free(die_next);
+  free(transferred);
+  free(fl.b);
+  return p;
+fail:
+  fprintf(stderr, "ftc: out of memory while planning\n");
+  free(all);
+  free(die_head);
+  free(die_next);
+  free(transferred);
+  free(fl.b);
+  plan_free(p);
+  return NULL;
+}
+
+/* O(n^2) but only for tests and --verify: every pair of planned tensors
+ * whose live ranges intersect must occupy disjoint bytes. */
+int plan_verify(const IrGraph *g, const Plan *p, FILE *err) {
+  int bad = 0, N = g->n;
+  for (int i = 0; i < N; i++) {
+    const IrNode *a = &g->nodes[i];
+    if (a->dead || p->offset[i] < 0 || ir_ops[a->op].kind == OPK_VIEW) continue;
+    if (p->offset[i] % ALIGN != 0 || p->offset[i] + p->bytes[i] > p->arena_bytes) {
+      if (err) fprintf(err, "plan: node %d misplaced at %lld\n", i, (long long)p->offset[i]);
+      bad++;
+    }
+    for (int j = i + 1; j < N; j++) {
+      const IrNode *b = &g->nodes[j];
+      if (b->dead || p->offset[j] < 0 || ir_ops[b->op].kind == OPK_VIEW) continue;
+      if (p->inplace_of[j] == i || p->inplace_of[i] == j) continue;
+      int t0 = p->first[i] > p->first[j] ? p->first[i] : p->first[j];
+      int t1 = p->last[i] < p->last[j] ? p->last[i] : p->last[j];
+      if (t0 > t1) continue;
+      int64_t b0 = p->offset[i] > p->offset[j] ? p->offset[i] : p->offset[j];
+      int64_t ea = p->offset[i] + p->bytes[i], eb = p->offset[j] + p->bytes[j];
+      if (b0 < (ea < eb ? ea : eb)) {
+        if (err)
+          fprintf(err, "plan: nodes %d and %d overlap in bytes and lifetime [%d,%d]\n", i, j,
+                  t0, t1);
+        bad++;
+      }
+    }
+  }
+  /* optimizer state slots against everything persistent */
+  for (int i = 0; i < N; i++)
+    for (int s = 0; s < 2; s++) {
+      int64_t o = p->state_off[2 * i + s];
+      if (o < 0) continue;
+      for (int j = 0; j < N; j++) {
+        if (g->nodes[j].dead || p->offset[j] < 0 || ir_ops[g->nodes[j].op].kind == OPK_VIEW)
+          continue;
+        if (o < p->offset[j] + p->bytes[j] && p->offset[j] < o + p->bytes[i]) {
+          if (err) fprintf(err, "plan: state of node %d overlaps node %d\n", i, j);
+          bad++;
+        }
+      }
+    }
+  return bad;
+}

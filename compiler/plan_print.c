@@ -1,0 +1,131 @@
+/* compiler/plan_print.c -- `ftc plan` output: the memory plan as a table
+ * for people and as JSON for scripts.
+ *
+ * One idea: both views print the same numbers from the Plan (categories at
+ * the live peak, the arena, the op at the peak), so a golden test of the
+ * JSON also pins the table.
+ */
+#include <string.h>
+#include "back.h"
+
+static const char *const cat_names[PLAN_CAT_COUNT] = {
+    "params", "grads", "optimizer_state", "inputs", "activations", "temporaries"};
+static const char *const cat_labels[PLAN_CAT_COUNT] = {
+    "parameters", "gradients", "optimizer state", "inputs (tokens, targets)",
+    "activations (kept for backward)", "temporaries"};
+
+static const char *human(int64_t b, char *buf, size_t cap) {
+  if (b >= (int64_t)1 << 30)
+    snprintf(buf, cap, "%.2f GiB", (double)b / (double)((int64_t)1 << 30));
+  else if (b >= (int64_t)1 << 20)
+    snprintf(buf, cap, "%.2f MiB", (double)b / (double)((int64_t)1 << 20));
+  else if (b >= 1024)
+    snprintf(buf, cap, "%.2f KiB", (double)b / 1024.0);
+  else
+    snprintf(buf, cap, "%lld B", (long long)b);
+  return buf;
+}
+
+static const char *opt_name(const Recipe *r) {
+  switch (r->opt) {
+  case OPT_ADAMW: return "adamw";
+  case OPT_ADAGRAD: return "adagrad";
+  case OPT_SGD: return r->momentum != 0.0 ? "sgd+momentum" : "sgd";
+  }
+  return "?";
+}
+
+static void count_params(const IrGraph *g, int64_t *all, int64_t *trainable) {
+  *all = *trainable = 0;
+  for (int i = 0; i < g->n; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->dead || n->op != IR_PARAM || n->role != IR_ROLE_PARAM) continue;
+    *all += ir_numel(&n->shape);
+    if (n->trainable) *trainable += ir_numel(&n->shape);
+  }
+}
+
+static int peak_node(const Plan *p) {
+  return p->norder > 0 ? p->order[p->peak_at] : -1;
+}
+
+/* "file.ft:12" of a node, or "?" */
+static void where(const IrNode *n, char *buf, size_t cap) {
+  if (n->span.file && n->span.file->path) {
+    const char *s = strrchr(n->span.file->path, '/');
+    snprintf(buf, cap, "%s:%d", s ? s + 1 : n->span.file->path, n->span.line);
+  } else {
+    snprintf(buf, cap, "?");
+  }
+}
+
+void plan_print(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
+  char h[32], w[256];
+  int64_t all, tr;
+  count_params(g, &all, &tr);
+  fprintf(out, "plan for %s\n", r->path ? r->path : "(recipe)");
+  fprintf(out, "  dtype %s, batch %d, seq %d, optimizer %s (%d state slot%s per param)\n",
+          ir_dtype_name(r->dtype), r->batch, r->seq, opt_name(r), p->nslots,
+          p->nslots == 1 ? "" : "s");
+  fprintf(out, "  %lld parameters (%lld trainable), %d ops (%d forward, %d backward)\n\n",
+          (long long)all, (long long)tr, p->norder, p->nfwd, p->norder - p->nfwd);
+  fprintf(out, "  %-34s %14s %12s\n", "memory at the live peak", "bytes", "");
+  for (int c = 0; c < PLAN_CAT_COUNT; c++)
+    fprintf(out, "  %-34s %14lld %12s\n", cat_labels[c], (long long)p->cat_bytes[c],
+            human(p->cat_bytes[c], h, sizeof h));
+  fprintf(out, "  %-34s %14lld %12s\n", "live peak", (long long)p->peak_live,
+          human(p->peak_live, h, sizeof h));
+  fprintf(out, "  %-34s %14lld %12s\n", "arena (allocated once)", (long long)p->arena_bytes,
+          human(p->arena_bytes, h, sizeof h));
+  int pk = peak_node(p);
+  if (pk >= 0) {
+    const IrNode *n = &g->nodes[pk];
+    where(n, w, sizeof w);
+    fprintf(out, "\n  peak at op %d of %d: %s %s (%s, %s)\n", p->peak_at + 1, p->norder,
+            ir_ops[n->op].name, n->name ? n->name : "", n->phase == IR_PHASE_FWD ? "forward"
+                                                                                 : "backward",
+            w);
+  }
+}
+
+static void json_str(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+    else if (c < 0x20) fprintf(out, "\\u%04x", c);
+    else fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+void plan_print_json(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
+  int64_t all, tr;
+  count_params(g, &all, &tr);
+  fprintf(out, "{\"recipe\": ");
+  json_str(out, r->path ? r->path : "");
+  fprintf(out, ", \"dtype\": \"%s\", \"batch\": %d, \"seq\": %d, \"optimizer\": \"%s\",",
+          ir_dtype_name(r->dtype), r->batch, r->seq, opt_name(r));
+  fprintf(out, " \"state_slots\": %d, \"param_count\": %lld, \"trainable_count\": %lld,",
+          p->nslots, (long long)all, (long long)tr);
+  fprintf(out, " \"ops\": %d, \"forward_ops\": %d,", p->norder, p->nfwd);
+  fprintf(out, " \"peak_bytes\": %lld, \"arena_bytes\": %lld, \"live_peak_bytes\": %lld,",
+          (long long)p->arena_bytes, (long long)p->arena_bytes, (long long)p->peak_live);
+  for (int c = 0; c < PLAN_CAT_COUNT; c++)
+    fprintf(out, " \"%s\": %lld,", cat_names[c], (long long)p->cat_bytes[c]);
+  int pk = peak_node(p);
+  fprintf(out, " \"peak_index\": %d, \"peak_op\": ", p->peak_at);
+  if (pk >= 0) {
+    char w[256];
+    const IrNode *n = &g->nodes[pk];
+    where(n, w, sizeof w);
+    fprintf(out, "{\"op\": \"%s\", \"name\": ", ir_ops[n->op].name);
+    json_str(out, n->name ? n->name : "");
+    fprintf(out, ", \"phase\": \"%s\", \"at\": ", n->phase == IR_PHASE_FWD ? "forward" : "backward");
+    json_str(out, w);
+    fprintf(out, "}");
+  } else {
+    fprintf(out, "null");
+  }
+  fprintf(out, "}\n");
+}

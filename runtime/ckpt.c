@@ -1,0 +1,289 @@
+/* runtime/ckpt.c -- weights in and out, and checkpoints.
+ *
+ * One idea: everything is a safetensors file keyed by Hugging Face names.
+ * Weights load by name (a "transformer." prefix and extra buffers such as
+ * "h.0.attn.bias" are tolerated) from F32/F64/F16/BF16; model.safetensors is
+ * F32 for other tools; the checkpoint keeps the arena dtype exactly, adds
+ * "optim.<slot>.<name>" tensors and puts step, data position and recipe hash
+ * in __metadata__. The learning-rate schedule is a function of the step, so
+ * the step is the schedule state. Every write is atomic (rt_st_write). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_internal.h"
+
+#define CKPT_VERSION "1"
+
+void rt_weights_init(rt_run *r) {
+  const rt_model *m = r->m;
+  for (int i = 0; i < m->nparams; i++) {
+    const rt_param *p = &m->params[i];
+    rt_rng g;
+    /* Seeded by name, so a parameter's init never depends on the others. */
+    rt_rng_seed(&g, rt_hash_str(p->name, r->o.train.seed * 0x9e3779b97f4a7c15ULL + 1));
+    for (int64_t k = 0; k < p->numel; k++) {
+      double v = 0;
+      switch (p->init) {
+      case RT_INIT_NONE:
+      case RT_INIT_ZEROS: v = 0; break;
+      case RT_INIT_ONES: v = 1; break;
+      case RT_INIT_NORMAL: v = p->init_arg * rt_rng_normal(&g); break;
+      case RT_INIT_UNIFORM: v = p->init_arg * (2.0 * rt_rng_uniform(&g) - 1.0); break;
+      }
+      if (m->dtype == RT_F64) ((double *)rt_at(r, p->off))[k] = v;
+      else ((float *)rt_at(r, p->off))[k] = (float)v;
+    }
+  }
+}
+
+void rt_optstate_zero(rt_run *r) {
+  const rt_model *m = r->m;
+  for (int i = 0; i < m->nparams; i++)
+    for (int s = 0; s < 2; s++)
+      if (m->params[i].trainable && m->params[i].state_off[s] >= 0)
+        memset(rt_at(r, m->params[i].state_off[s]), 0, (size_t)m->params[i].numel * r->esz);
+}
+
+static void shape_str(char *buf, size_t n, int rank, const int64_t *shape) {
+  size_t k = (size_t)snprintf(buf, n, "[");
+  for (int d = 0; d < rank && k < n; d++)
+    k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+  if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+/* Reads tensor `name` (or "transformer."+name when prefix) into dst. */
+static int load_tensor(rt_run *r, rt_st_file *f, const char *name, const rt_param *p,
+                       void *dst, int allow_prefix, const char *what) {
+  const rt_st_tensor *t = rt_st_find(f, name);
+  char alt[512];
+  if (!t && allow_prefix) {
+    snprintf(alt, sizeof alt, "transformer.%s", name);
+    t = rt_st_find(f, alt);
+  }
+  char want[128], got[128];
+  shape_str(want, sizeof want, p->rank, p->shape);
+  if (!t) {
+    rt_err("%s: missing tensor '%s' (%s, shape %s)", f->path, name, what, want);
+    return -1;
+  }
+  int same = t->rank == p->rank;
+  for (int d = 0; same && d < p->rank; d++) same = t->shape[d] == p->shape[d];
+  if (!same) {
+    shape_str(got, sizeof got, t->rank, t->shape);
+    rt_err("%s: tensor '%s' has shape %s, the model expects %s", f->path, t->name, got, want);
+    return -1;
+  }
+  return rt_st_read(f, t, r->m->dtype, dst);
+}
+
+int rt_weights_load(rt_run *r, const char *path) {
+  rt_st_file f;
+  if (rt_st_open(&f, path) != 0) return -1;
+  const rt_model *m = r->m;
+  int rc = 0;
+  for (int i = 0; i < m->nparams && !rc; i++)
+    rc = load_tensor(r, &f, m->params[i].name, &m->params[i], rt_at(r, m->params[i].off),
+                     1, "a model parameter");
+  if (!rc && !r->o.quiet) {
+    int extra = f.n;
+    for (int i = 0; i < f.n; i++) {
+      const char *n = f.t[i].name;
+      if (!strncmp(n, "transformer.", 12)) n += 12;
+      for (int j = 0; j < m->nparams; j++)
+        if (!strcmp(n, m->params[j].name)) {
+          extra--;
+          break;
+        }
+    }
+    fprintf(stderr, "loaded %d tensors from %s%s", m->nparams, path, extra ? "" : "\n");
+    if (extra) fprintf(stderr, " (%d other tensors ignored)\n", extra);
+  }
+  rt_st_close(&f);
+  return rc;
+}
+
+static rt_st_dtype st_of(rt_dtype d) { return d == RT_F64 ? ST_F64 : ST_F32; }
+
+int rt_weights_save(rt_run *r, const char *path) {
+  const rt_model *m = r->m;
+  rt_st_out *t = rt_xcalloc((size_t)m->nparams, sizeof *t, "tensor list");
+  if (!t) return -1;
+  for (int i = 0; i < m->nparams; i++) {
+    const rt_param *p = &m->params[i];
+    t[i] = (rt_st_out){p->name, ST_F32, m->dtype, p->rank, p->shape, rt_at(r, p->off)};
+  }
+  char step[32];
+  snprintf(step, sizeof step, "%" PRId64, r->step);
+  const char *meta[] = {"format", "pt", "ftrt.kind", "weights", "ftrt.step", step,
+                        "ftrt.recipe_hash", m->hash ? m->hash : ""};
+  int rc = rt_st_write(path, t, m->nparams, meta, 4);
+  free(t);
+  return rc;
+}
+
+int rt_ckpt_save(rt_run *r, const char *path) {
+  const rt_model *m = r->m;
+  int nslots = rt_optim_nslots(r->o.train.opt, r->o.train.momentum);
+  int cap = m->nparams * 3, n = 0;
+  rt_st_out *t = rt_xcalloc((size_t)cap, sizeof *t, "tensor list");
+  char **names = rt_xcalloc((size_t)cap, sizeof *names, "tensor names");
+  int rc = -1;
+  if (!t || !names) goto done;
+  for (int i = 0; i < m->nparams; i++) {
+    const rt_param *p = &m->params[i];
+    t[n++] = (rt_st_out){p->name, st_of(m->dtype), m->dtype, p->rank, p->shape,
+                         rt_at(r, p->off)};
+  }
+  for (int s = 0; s < nslots; s++)
+    for (int i = 0; i < m->nparams; i++) {
+      const rt_param *p = &m->params[i];
+      if (!p->trainable || p->state_off[s] < 0) continue;
+      size_t len = strlen(p->name) + 32;
+      names[n] = rt_xmalloc(len, "tensor name");
+      if (!names[n]) goto done;
+      snprintf(names[n], len, "optim.%s.%s", rt_optim_slot_name(r->o.train.opt, s), p->name);
+      t[n] = (rt_st_out){names[n], st_of(m->dtype), m->dtype, p->rank, p->shape,
+                         rt_at(r, p->state_off[s])};
+      n++;
+    }
+  char step[32], drng[32], dbat[32], seed[32], lr[32], steps[32], ntok[32];
+  snprintf(ntok, sizeof ntok, "%" PRId64, r->data.n);
+  snprintf(step, sizeof step, "%" PRId64, r->step);
+  snprintf(drng, sizeof drng, "%" PRIu64, r->data.rng.s);
+  snprintf(dbat, sizeof dbat, "%" PRIu64, r->data.batches);
+  snprintf(seed, sizeof seed, "%" PRIu64, r->o.train.seed);
+  snprintf(lr, sizeof lr, "%.17g", r->last_lr);
+  snprintf(steps, sizeof steps, "%" PRId64, r->o.train.steps);
+  const char *meta[] = {
+      "format", "pt", "ftrt.kind", "checkpoint", "ftrt.version", CKPT_VERSION,
+      "ftrt.step", step, "ftrt.data_rng", drng, "ftrt.data_batches", dbat,
+      "ftrt.seed", seed, "ftrt.data_tokens", ntok, "ftrt.lr", lr, "ftrt.sched_steps", steps,
+      "ftrt.dtype", m->dtype == RT_F64 ? "f64" : "f32",
+      "ftrt.optimizer", r->o.train.opt == RT_OPT_SGD ? "sgd"
+                        : r->o.train.opt == RT_OPT_ADAGRAD ? "adagrad" : "adamw",
+      "ftrt.recipe_hash", m->hash ? m->hash : "",
+      "ftrt.recipe", m->recipe ? m->recipe : ""};
+  rc = rt_st_write(path, t, n, meta, (int)(sizeof meta / sizeof *meta / 2));
+done:
+  if (names)
+    for (int i = 0; i < cap; i++) free(names[i]);
+  free(names);
+  free(t);
+  return rc;
+}
+
+static int meta_u64(const rt_st_file *f, const char *key, uint64_t *out) {
+  const char *v = rt_st_meta(f, key);
+  char *end;
+  if (!v || !*v) {
+    rt_err("%s: checkpoint metadata lacks '%s'", f->path, key);
+    return -1;
+  }
+  errno = 0;
+  *out = strtoull(v, &end, 10);
+  if (*end || errno || *v == '-') {
+    rt_err("%s: checkpoint metadata '%s' = \"%s\" is not a number", f->path, key, v);
+    return -1;
+  }
+  return 0;
+}
+
+int rt_ckpt_load(rt_run *r, const char *path) {
+  const rt_model *m = r->m;
+  rt_st_file f;
+  if (rt_st_open(&f, path) != 0) return -1;
+  int rc = -1;
+  const char *kind = rt_st_meta(&f, "ftrt.kind"), *ver = rt_st_meta(&f, "ftrt.version");
+  const char *hash = rt_st_meta(&f, "ftrt.recipe_hash"), *dt = rt_st_meta(&f, "ftrt.dtype");
+  const char *opt = rt_st_meta(&f, "ftrt.optimizer");
+  const char *want_opt = r->o.train.opt == RT_OPT_SGD ? "sgd"
+                         : r->o.train.opt == RT_OPT_ADAGRAD ? "adagrad" : "adamw";
+  uint64_t step, drng, dbat;
+  if (!kind || strcmp(kind, "checkpoint")) {
+    rt_err("%s: not a trainer checkpoint (no ftrt.kind = checkpoint in its metadata)", path);
+    goto done;
+  }
+  if (!ver || strcmp(ver, CKPT_VERSION)) {
+    rt_err("%s: checkpoint format version %s, this trainer reads version %s", path,
+           ver ? ver : "?", CKPT_VERSION);
+    goto done;
+  }
+  if (m->hash && (!hash || strcmp(hash, m->hash))) {
+    rt_err("%s: checkpoint was written by a different recipe or compiler (hash %s, "
+           "this trainer %s); refusing to resume. Start fresh without --resume, or "
+           "load only its weights with --init %s", path, hash ? hash : "?", m->hash, path);
+    goto done;
+  }
+  if (!dt || strcmp(dt, m->dtype == RT_F64 ? "f64" : "f32")) {
+    rt_err("%s: checkpoint dtype %s does not match this trainer's", path, dt ? dt : "?");
+    goto done;
+  }
+  if (!opt || strcmp(opt, want_opt)) {
+    rt_err("%s: checkpoint optimizer %s, this run uses %s", path, opt ? opt : "?", want_opt);
+    goto done;
+  }
+  if (meta_u64(&f, "ftrt.step", &step) || meta_u64(&f, "ftrt.data_rng", &drng) ||
+      meta_u64(&f, "ftrt.data_batches", &dbat))
+    goto done;
+  for (int i = 0; i < m->nparams; i++)
+    if (load_tensor(r, &f, m->params[i].name, &m->params[i], rt_at(r, m->params[i].off), 0,
+                    "a model parameter"))
+      goto done;
+  int nslots = rt_optim_nslots(r->o.train.opt, r->o.train.momentum);
+  for (int s = 0; s < nslots; s++)
+    for (int i = 0; i < m->nparams; i++) {
+      const rt_param *p = &m->params[i];
+      if (!p->trainable || p->state_off[s] < 0) continue;
+      char name[512];
+      snprintf(name, sizeof name, "optim.%s.%s", rt_optim_slot_name(r->o.train.opt, s), p->name);
+      if (load_tensor(r, &f, name, p, rt_at(r, p->state_off[s]), 0, "optimizer state"))
+        goto done;
+    }
+  const char *nt = rt_st_meta(&f, "ftrt.data_tokens");
+  if (nt && r->data.buf && strtoll(nt, NULL, 10) != r->data.n)
+    rt_warn("%s: the checkpoint was trained on %s tokens, %s has %lld: the data "
+            "order will differ from the original run", path, nt, r->data.path,
+            (long long)r->data.n);
+  r->step = (int64_t)step;
+  r->data.rng.s = drng;
+  r->data.batches = dbat;
+  rc = 0;
+done:
+  rt_st_close(&f);
+  return rc;
+}
+
+int rt_find_trained(const char *out_dir, char **path) {
+  *path = NULL;
+  const char *names[2] = {"model.safetensors", "ckpt.safetensors"};
+  int64_t best = -1;
+  for (int i = 0; i < 2; i++) {
+    char *p = rt_path_join(out_dir, names[i]);
+    if (!p) return -1;
+    if (!rt_file_exists(p)) {
+      free(p);
+      continue;
+    }
+    rt_st_file f;
+    if (rt_st_open(&f, p) != 0) {
+      free(p);
+      free(*path);
+      *path = NULL;
+      return -1;
+    }
+    const char *s = rt_st_meta(&f, "ftrt.step");
+    int64_t step = s ? strtoll(s, NULL, 10) : 0;
+    rt_st_close(&f);
+    if (step > best) {
+      best = step;
+      free(*path);
+      *path = p;
+    } else {
+      free(p);
+    }
+  }
+  return 0;
+}

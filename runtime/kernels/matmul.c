@@ -1,0 +1,39 @@
+/* runtime/kernels/matmul.c -- batched matrix product through OpenBLAS.
+ *
+ * One template (matmul_tmpl.h) for float and double; the only per-type
+ * difference is which cblas routine runs, chosen by suffix (gemm_f32 ->
+ * cblas_sgemm). A batch whose b is shared and whose a is plain row-major
+ * is one tall GEMM ([batch*M, K] @ [K, N]), which BLAS runs far better than
+ * `batch` small ones. */
+#include <cblas.h>
+#include "kern.h"
+
+static inline void gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K,
+                            const float *a, int64_t lda, const float *b,
+                            int64_t ldb, float beta, float *y) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
+              (blasint)K, 1.0f, a, (blasint)lda, b, (blasint)ldb, beta, y,
+              (blasint)N);
+}
+
+static inline void gemm_f64(int ta, int tb, int64_t M, int64_t N, int64_t K,
+                            const double *a, int64_t lda, const double *b,
+                            int64_t ldb, double beta, double *y) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
+              (blasint)K, 1.0, a, (blasint)lda, b, (blasint)ldb, beta, y,
+              (blasint)N);
+}
+
+#define T float
+#define S f32
+#include "matmul_tmpl.h"
+#undef T
+#undef S
+
+#define T double
+#define S f64
+#include "matmul_tmpl.h"
+#undef T
+#undef S

@@ -1,0 +1,212 @@
+/* runtime/rt_internal.h -- libftrt's private header: the pieces of the
+ * trainer (flags, arena, data, safetensors, checkpoints, optimizer, schedule,
+ * metrics) and the one struct that ties them together, rt_run.
+ *
+ * One idea: every function that can fail prints one clear message naming
+ * the file (or flag) and returns -1; only rt_main turns that into an exit
+ * code. Nothing here calls exit(), so tests can drive rt_main repeatedly.
+ */
+#ifndef FTC_RUNTIME_RT_INTERNAL_H
+#define FTC_RUNTIME_RT_INTERNAL_H
+
+#include <stdio.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "ftrt.h"
+
+#define RT_FMT(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- messages and checked helpers (util.c) ---------------------------- */
+extern const char *rt_progname;           /* prefix of every message */
+void rt_err(const char *fmt, ...) RT_FMT(1, 2);  /* "PROG: error: ..." */
+void rt_warn(const char *fmt, ...) RT_FMT(1, 2); /* "PROG: warning: ..." */
+void *rt_xmalloc(size_t n, const char *what);    /* NULL + message on failure */
+void *rt_xcalloc(size_t n, size_t size, const char *what);
+/* Reads a whole file; *buf is owned by the caller (free). */
+int rt_read_file(const char *path, unsigned char **buf, int64_t *n);
+int rt_file_exists(const char *path);
+int rt_mkdir_p(const char *dir);          /* 0 ok; message on failure */
+char *rt_path_join(const char *dir, const char *file); /* owned */
+double rt_now(void);                      /* monotonic seconds */
+size_t rt_dtype_size(rt_dtype d);
+
+/* ---- deterministic RNG (util.c): splitmix64 ---------------------------- */
+typedef struct rt_rng { uint64_t s; } rt_rng;
+void rt_rng_seed(rt_rng *r, uint64_t seed);
+uint64_t rt_rng_next(rt_rng *r);
+double rt_rng_uniform(rt_rng *r);         /* [0, 1) with 53 bits */
+double rt_rng_normal(rt_rng *r);          /* Box-Muller, one value per call */
+uint64_t rt_hash_str(const char *s, uint64_t h); /* FNV-1a, chainable */
+
+/* ---- resolved settings: the recipe with flags applied (main.c) -------- */
+typedef struct rt_opts {
+  const char *cmd;                        /* train, eval, sample, gradcheck */
+  rt_train_cfg train;
+  rt_data_cfg data;
+  const char *init_path;
+  int resume, threads, quiet;
+  int64_t stop_at;                        /* stop (and save) after this step */
+  const char *prompt;                     /* sample */
+  int64_t ntokens;
+  double temperature;
+  int top_k;
+  uint64_t sample_seed;
+  double tol, atol, eps;                  /* gradcheck */
+  int64_t samples;
+} rt_opts;
+
+/* ---- the arena (arena.c) ---------------------------------------------- */
+typedef struct rt_arena {
+  unsigned char *mem;                     /* aligned block, bytes + guard */
+  int64_t bytes, guard;
+} rt_arena;
+int rt_arena_open(rt_arena *a, int64_t bytes);
+void rt_arena_fill_canary(rt_arena *a);   /* before weights are written */
+int64_t rt_arena_high_water(const rt_arena *a); /* highest changed byte + 1 */
+int rt_arena_guard_ok(const rt_arena *a);
+void rt_arena_close(rt_arena *a);
+int64_t rt_proc_kib(const char *field);  /* "VmHWM", "VmRSS" in KiB; -1 */
+
+/* ---- data (data.c) ----------------------------------------------------- */
+#define RT_SHARD_MAGIC "FTCSHARD"
+#define RT_SHARD_VERSION 1
+#define RT_SHARD_HEADER 32
+typedef struct rt_data {
+  const char *path;
+  unsigned char *buf;                     /* owned: the file's tokens */
+  const unsigned char *tok;               /* first token */
+  int elem;                               /* bytes per token: 1 text, 2, 4 */
+  int64_t n, ntrain;                      /* tokens; first ntrain are train */
+  int batch, seq, vocab;
+  rt_rng rng;                             /* the data position: RNG state ... */
+  uint64_t batches;                       /* ... and batches drawn so far */
+} rt_data;
+int rt_data_open(rt_data *d, const rt_data_cfg *cfg, uint64_t seed);
+void rt_data_next(rt_data *d, int32_t *tokens, int32_t *targets);
+int64_t rt_data_val_batches(const rt_data *d); /* distinct val batches */
+void rt_data_val(const rt_data *d, int64_t b, int32_t *tokens, int32_t *targets);
+void rt_data_close(rt_data *d);
+
+/* ---- safetensors (safetensors.c reads, safetensors_write.c writes) ----- */
+typedef enum {
+  ST_BOOL, ST_U8, ST_I8, ST_F8_E5M2, ST_F8_E4M3, ST_I16, ST_U16, ST_F16,
+  ST_BF16, ST_I32, ST_U32, ST_F32, ST_F64, ST_I64, ST_U64, ST_NDTYPES
+} rt_st_dtype;
+#define RT_ST_MAXRANK 8
+typedef struct rt_st_tensor {
+  char *name;
+  rt_st_dtype dtype;
+  int rank;
+  int64_t shape[RT_ST_MAXRANK];
+  int64_t numel, begin, end;              /* offsets into the data block */
+} rt_st_tensor;
+typedef struct rt_st_file {
+  char *path;
+  int fd;
+  int64_t size, data_start;
+  rt_st_tensor *t;
+  int n;
+  char **meta;                            /* key, value, key, value, ... */
+  int nmeta;
+} rt_st_file;
+const char *rt_st_dtype_name(rt_st_dtype d);
+int rt_st_dtype_size(rt_st_dtype d);     /* bytes per element */
+int rt_st_open(rt_st_file *f, const char *path);    /* validates everything */
+const rt_st_tensor *rt_st_find(const rt_st_file *f, const char *name);
+const char *rt_st_meta(const rt_st_file *f, const char *key);
+/* Reads a float tensor converted to dtype `to` into dst (numel elements). */
+int rt_st_read(const rt_st_file *f, const rt_st_tensor *t, rt_dtype to, void *dst);
+void rt_st_close(rt_st_file *f);
+
+typedef struct rt_st_out {
+  const char *name;
+  rt_st_dtype dtype;                      /* ST_F32 or ST_F64 ... */
+  rt_dtype src;                           /* the data's dtype (converted) */
+  int rank;
+  const int64_t *shape;
+  const void *data;
+} rt_st_out;
+/* Writes atomically (temp file, fsync, rename, fsync dir); meta is
+ * key, value pairs. On failure the old file at `path` is untouched. */
+int rt_st_write(const char *path, const rt_st_out *t, int n,
+                const char *const *meta, int nmeta);
+extern int64_t rt_st_fail_after;          /* test hook: fail after N bytes */
+
+/* ---- the run: everything a command works with ------------------------- */
+typedef struct rt_run {
+  const rt_model *m;
+  rt_opts o;
+  rt_arena arena;
+  rt_ctx ctx;
+  rt_data data;
+  int have_data;
+  int64_t step;                           /* optimizer updates done */
+  size_t esz;                             /* bytes per element (f32/f64) */
+  double last_lr, last_norm;
+} rt_run;
+
+int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o); /* arena */
+void rt_run_close(rt_run *r);
+static inline void *rt_at(const rt_run *r, int64_t off) { return r->arena.mem + off; }
+double rt_loss(const rt_run *r);          /* the scalar at loss_off */
+
+/* ---- weights and checkpoints (ckpt.c) ---------------------------------- */
+void rt_weights_init(rt_run *r);          /* rt_param init, seeded per name */
+void rt_optstate_zero(rt_run *r);
+int rt_weights_load(rt_run *r, const char *path);   /* HF names */
+int rt_weights_save(rt_run *r, const char *path);   /* F32, HF names */
+int rt_ckpt_save(rt_run *r, const char *path);
+int rt_ckpt_load(rt_run *r, const char *path);
+/* The newest trained weights in out_dir (model.safetensors or
+ * ckpt.safetensors, by the step in their metadata): *path owned, NULL when
+ * there are none. -1 when a file exists but cannot be read. */
+int rt_find_trained(const char *out_dir, char **path);
+
+/* ---- optimizer and schedule (optim.c, sched.c) ------------------------- */
+double rt_sched_lr(const rt_train_cfg *c, int64_t step); /* step >= 1 */
+double rt_grad_norm(const rt_run *r);
+/* One update of every trainable parameter; t = update number (1-based). */
+void rt_optim_step(rt_run *r, double lr, double grad_scale, int64_t t);
+/* The per-tensor update, exposed for tests. s0/s1 may be NULL if unused. */
+void rt_optim_update_f32(const rt_train_cfg *c, float *w, const float *g,
+                         float *s0, float *s1, int64_t n, double lr,
+                         double gscale, int64_t t, int decay);
+void rt_optim_update_f64(const rt_train_cfg *c, double *w, const double *g,
+                         double *s0, double *s1, int64_t n, double lr,
+                         double gscale, int64_t t, int decay);
+int rt_optim_nslots(rt_opt o, double momentum);
+const char *rt_optim_slot_name(rt_opt o, int slot);
+
+/* ---- metrics (metrics.c) ------------------------------------------------ */
+typedef struct rt_metrics {
+  FILE *jsonl;
+  char *path;
+  double t_start;
+  int64_t first_step;
+  int quiet;
+} rt_metrics;
+int rt_metrics_open(rt_metrics *mt, const char *out_dir, int append, int quiet,
+                    int64_t first_step);
+void rt_metrics_step(rt_metrics *mt, const rt_run *r, int64_t step, double loss,
+                     double lr, double ms, int print);
+void rt_metrics_eval(rt_metrics *mt, int64_t step, double val_loss);
+void rt_metrics_close(rt_metrics *mt);
+void rt_fmt_bytes(char *buf, size_t n, double bytes);
+
+/* ---- commands ---------------------------------------------------------- */
+int rt_cmd_train(const rt_model *m, const rt_opts *o);
+int rt_cmd_eval(const rt_model *m, const rt_opts *o);
+int rt_cmd_sample(const rt_model *m, const rt_opts *o);
+int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
+/* Shared by train and eval: mean loss over the val batches. */
+double rt_eval_loss(rt_run *r);
+/* Loads the weights a command starts from: --init, else the recipe's file,
+ * else the seeded init (want_trained: look in out_dir first). */
+int rt_setup_weights(rt_run *r, int want_trained);
+
+/* ---- signals (signals.c) ----------------------------------------------- */
+void rt_signals_install(void);
+void rt_signals_restore(void);
+int rt_signals_stop(void);                /* a stop was requested */
+
+#endif

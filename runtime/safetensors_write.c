@@ -1,0 +1,219 @@
+/* runtime/safetensors_write.c -- writing safetensors files atomically.
+ *
+ * One idea: a file that is being replaced is never half-written. The new
+ * file goes to PATH.tmp.PID, is fsync'ed, then renamed over PATH and the
+ * directory is fsync'ed; any failure removes the temp file and leaves the
+ * old PATH as it was. The header is padded with spaces so the data block
+ * starts 8-byte aligned (as the Rust reference writer does). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rt_internal.h"
+
+int64_t rt_st_fail_after = -1;
+
+typedef struct {
+  char *s;
+  size_t n, cap;
+  int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+  if (b->oom) return;
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = (b->cap ? b->cap * 2 : 4096) + n;
+    char *ns = realloc(b->s, cap);
+    if (!ns) {
+      b->oom = 1;
+      return;
+    }
+    b->s = ns;
+    b->cap = cap;
+  }
+  memcpy(b->s + b->n, s, n);
+  b->n += n;
+  b->s[b->n] = 0;
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...) RT_FMT(2, 3);
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+  char tmp[128];
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  sb_put(b, tmp, (size_t)(k < (int)sizeof tmp ? k : (int)sizeof tmp - 1));
+}
+
+static void sb_jstr(sbuf *b, const char *s) {
+  sb_put(b, "\"", 1);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      char e[2] = {'\\', (char)c};
+      sb_put(b, e, 2);
+    } else if (c < 0x20) {
+      sb_printf(b, "\\u%04x", c);
+    } else {
+      sb_put(b, (const char *)&c, 1);
+    }
+  }
+  sb_put(b, "\"", 1);
+}
+
+typedef struct {
+  int fd;
+  const char *path;
+  int64_t written;
+} wfile;
+
+static int wr(wfile *w, const void *buf, size_t n) {
+  const unsigned char *b = buf;
+  while (n > 0) {
+    size_t k = n > (1u << 30) ? (1u << 30) : n;
+    if (rt_st_fail_after >= 0 && w->written + (int64_t)k > rt_st_fail_after) {
+      rt_err("%s: write failed: %s (simulated)", w->path, strerror(ENOSPC));
+      return -1;
+    }
+    ssize_t got = write(w->fd, b, k);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      rt_err("%s: write failed: %s", w->path, got < 0 ? strerror(errno) : "no progress");
+      return -1;
+    }
+    b += got;
+    n -= (size_t)got;
+    w->written += got;
+  }
+  return 0;
+}
+
+static int write_tensor(wfile *w, const rt_st_out *t, int64_t numel) {
+  size_t ss = rt_dtype_size(t->src);
+  if ((t->dtype == ST_F32 && t->src == RT_F32) || (t->dtype == ST_F64 && t->src == RT_F64))
+    return wr(w, t->data, (size_t)numel * ss);
+  if (t->dtype != ST_F32 && t->dtype != ST_F64) {
+    rt_err("%s: tensor '%s': cannot write dtype %s", w->path, t->name,
+           rt_st_dtype_name(t->dtype));
+    return -1;
+  }
+  unsigned char buf[8192];
+  int es = rt_st_dtype_size(t->dtype), per = (int)sizeof buf / es;
+  for (int64_t i = 0; i < numel; i += per) {
+    int64_t k = numel - i < per ? numel - i : per;
+    for (int64_t j = 0; j < k; j++) {
+      double v = t->src == RT_F64 ? ((const double *)t->data)[i + j]
+                                  : ((const float *)t->data)[i + j];
+      if (t->dtype == ST_F32) {
+        float x = (float)v;
+        memcpy(buf + j * 4, &x, 4);
+      } else {
+        memcpy(buf + j * 8, &v, 8);
+      }
+    }
+    if (wr(w, buf, (size_t)(k * es)) != 0) return -1;
+  }
+  return 0;
+}
+
+static int fsync_dir(const char *path) {
+  char *dir = strdup(path);
+  if (!dir) return -1;
+  char *slash = strrchr(dir, '/');
+  if (slash == dir) slash[1] = 0;
+  else if (slash) *slash = 0;
+  else strcpy(dir, ".");
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  int rc = 0;
+  if (fd < 0 || fsync(fd) != 0) {
+    /* Some filesystems refuse fsync on directories; the rename is done. */
+    rc = 0;
+  }
+  if (fd >= 0) close(fd);
+  free(dir);
+  return rc;
+}
+
+int rt_st_write(const char *path, const rt_st_out *t, int n, const char *const *meta,
+                int nmeta) {
+  sbuf h = {0};
+  sb_put(&h, "{", 1);
+  if (nmeta > 0) {
+    sb_put(&h, "\"__metadata__\":{", 16);
+    for (int i = 0; i < nmeta; i++) {
+      if (i) sb_put(&h, ",", 1);
+      sb_jstr(&h, meta[2 * i]);
+      sb_put(&h, ":", 1);
+      sb_jstr(&h, meta[2 * i + 1]);
+    }
+    sb_put(&h, "}", 1);
+  }
+  int64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    int64_t numel = 1;
+    for (int d = 0; d < t[i].rank; d++) numel *= t[i].shape[d];
+    if (nmeta > 0 || i) sb_put(&h, ",", 1);
+    sb_jstr(&h, t[i].name);
+    sb_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", rt_st_dtype_name(t[i].dtype));
+    for (int d = 0; d < t[i].rank; d++)
+      sb_printf(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
+    int64_t end = off + numel * rt_st_dtype_size(t[i].dtype);
+    sb_printf(&h, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)end);
+    off = end;
+  }
+  sb_put(&h, "}", 1);
+  while ((8 + h.n) % 8) sb_put(&h, " ", 1); /* data block 8-aligned */
+  if (h.oom) {
+    rt_err("%s: out of memory building the header", path);
+    free(h.s);
+    return -1;
+  }
+  size_t tl = strlen(path) + 32;
+  char *tmp = rt_xmalloc(tl, "path");
+  if (!tmp) {
+    free(h.s);
+    return -1;
+  }
+  snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+  wfile w = {open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), tmp, 0};
+  int rc = -1;
+  if (w.fd < 0) {
+    rt_err("%s: cannot create: %s", tmp, strerror(errno));
+    goto done;
+  }
+  unsigned char lenb[8];
+  for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
+  if (wr(&w, lenb, 8) != 0 || wr(&w, h.s, h.n) != 0) goto done;
+  for (int i = 0; i < n; i++) {
+    int64_t numel = 1;
+    for (int d = 0; d < t[i].rank; d++) numel *= t[i].shape[d];
+    if (write_tensor(&w, &t[i], numel) != 0) goto done;
+  }
+  if (fsync(w.fd) != 0) {
+    rt_err("%s: fsync failed: %s", tmp, strerror(errno));
+    goto done;
+  }
+  int cr = close(w.fd);
+  w.fd = -1;
+  if (cr != 0) {
+    rt_err("%s: close failed: %s", tmp, strerror(errno));
+    goto done;
+  }
+  if (rename(tmp, path) != 0) {
+    rt_err("%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    goto done;
+  }
+  fsync_dir(path);
+  rc = 0;
+done:
+  if (w.fd >= 0) close(w.fd);
+  if (rc != 0) unlink(tmp);
+  free(tmp);
+  free(h.s);
+  return rc;
+}

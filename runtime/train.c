@@ -1,0 +1,275 @@
+/* runtime/train.c -- the run (arena + model + data) and the training loop,
+ * plus `eval`.
+ *
+ * One idea: a step is data -> forward -> backward -> clip -> schedule ->
+ * update, all on memory allocated before the loop, and every piece of
+ * state that decides the next step (weights, optimizer state, step, data
+ * RNG) is in the checkpoint, so a resumed run replays the same numbers. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_internal.h"
+
+static int check_range(const rt_model *m, const char *what, int64_t off, int64_t bytes) {
+  if (off < 0 || bytes < 0 || off + bytes > m->plan.arena_bytes) {
+    rt_err("internal error: %s [%lld, +%lld) lies outside the %lld-byte arena "
+           "(bad generated trainer)", what, (long long)off, (long long)bytes,
+           (long long)m->plan.arena_bytes);
+    return -1;
+  }
+  return 0;
+}
+
+static int check_model(const rt_model *m) {
+  size_t es = rt_dtype_size(m->dtype);
+  int64_t bt = (int64_t)m->data.batch * m->data.seq;
+  if (m->data.batch <= 0 || m->data.seq <= 0 || m->data.vocab <= 0) {
+    rt_err("internal error: bad batch/seq/vocab in the model table");
+    return -1;
+  }
+  if (check_range(m, "tokens", m->tokens_off, bt * 4) ||
+      check_range(m, "targets", m->targets_off, bt * 4) ||
+      check_range(m, "logits", m->logits_off, bt * m->data.vocab * (int64_t)es) ||
+      check_range(m, "loss", m->loss_off, (int64_t)es))
+    return -1;
+  for (int i = 0; i < m->nparams; i++) {
+    const rt_param *p = &m->params[i];
+    int64_t b = p->numel * (int64_t)es;
+    if (check_range(m, p->name, p->off, b)) return -1;
+    if (p->trainable && check_range(m, p->name, p->grad_off, b)) return -1;
+    for (int s = 0; s < rt_optim_nslots(m->train.opt, m->train.momentum); s++)
+      if (p->trainable && check_range(m, p->name, p->state_off[s], b)) return -1;
+  }
+  return 0;
+}
+
+int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o) {
+  memset(r, 0, sizeof *r);
+  r->m = m;
+  r->o = *o;
+  r->esz = rt_dtype_size(m->dtype);
+  if (check_model(m) != 0) return -1;
+  if (rt_arena_open(&r->arena, m->plan.arena_bytes) != 0) return -1;
+  rt_arena_fill_canary(&r->arena);
+  r->ctx = (rt_ctx){m, r->arena.mem, o->threads};
+  return 0;
+}
+
+void rt_run_close(rt_run *r) {
+  if (r->have_data) rt_data_close(&r->data);
+  r->have_data = 0;
+  rt_arena_close(&r->arena);
+}
+
+double rt_loss(const rt_run *r) {
+  const void *p = rt_at(r, r->m->loss_off);
+  return r->m->dtype == RT_F64 ? *(const double *)p : (double)*(const float *)p;
+}
+
+int rt_setup_weights(rt_run *r, int want_trained) {
+  if (r->o.init_path) return rt_weights_load(r, r->o.init_path);
+  if (want_trained) {
+    char *path;
+    if (rt_find_trained(r->o.train.out_dir, &path) != 0) return -1;
+    if (path) {
+      int rc = rt_weights_load(r, path);
+      free(path);
+      return rc;
+    }
+  }
+  if (r->m->init_path) return rt_weights_load(r, r->m->init_path);
+  if (want_trained)
+    rt_warn("no trained weights in %s (and no --init): using freshly initialized weights",
+            r->o.train.out_dir);
+  rt_weights_init(r);
+  return 0;
+}
+
+static void step_fwd(rt_run *r) { r->m->forward(&r->ctx, r->arena.mem); }
+
+double rt_eval_loss(rt_run *r) {
+  int64_t nb = rt_data_val_batches(&r->data);
+  int64_t want = r->o.train.eval_batches > 0 ? r->o.train.eval_batches : 8;
+  if (nb > want) nb = want;
+  if (nb == 0) return NAN;
+  double sum = 0;
+  for (int64_t b = 0; b < nb; b++) {
+    rt_data_val(&r->data, b, rt_at(r, r->m->tokens_off), rt_at(r, r->m->targets_off));
+    step_fwd(r);
+    sum += rt_loss(r);
+  }
+  return sum / (double)nb;
+}
+
+/* Plan vs measurement after the first step; -1 if the guard was hit. */
+static int report_memory(const rt_run *r) {
+  int64_t hw = rt_arena_high_water(&r->arena);
+  char a[32], b[32], c[32];
+  rt_fmt_bytes(a, sizeof a, (double)r->m->plan.arena_bytes);
+  rt_fmt_bytes(b, sizeof b, (double)hw);
+  rt_fmt_bytes(c, sizeof c, (double)rt_proc_kib("VmHWM") * 1024);
+  if (!r->o.quiet)
+    printf("memory: arena planned %s (%lld B), measured %s (%lld B); peak RSS %s\n", a,
+           (long long)r->m->plan.arena_bytes, b, (long long)hw, c);
+  if (!rt_arena_guard_ok(&r->arena)) {
+    rt_err("internal error: a kernel wrote past the planned arena (guard region changed)");
+    return -1;
+  }
+  return 0;
+}
+
+static int save_ckpt(rt_run *r, const char *ckpt_path) {
+  if (rt_ckpt_save(r, ckpt_path) != 0) return -1;
+  if (!r->o.quiet) printf("saved checkpoint %s (step %lld)\n", ckpt_path, (long long)r->step);
+  return 0;
+}
+
+static int train_loop(rt_run *r, const char *ckpt_path) {
+  const rt_model *m = r->m;
+  const rt_train_cfg *c = &r->o.train;
+  rt_metrics mt;
+  if (rt_metrics_open(&mt, c->out_dir, r->o.resume, r->o.quiet, r->step) != 0) return 1;
+  int32_t *tokens = rt_at(r, m->tokens_off), *targets = rt_at(r, m->targets_off);
+  int measured = 0, rc = 0, warned_val = 0;
+  int64_t log_every = c->log_every > 0 ? c->log_every : 1;
+  rt_signals_install();
+  while (r->step < c->steps) {
+    double t0 = rt_now();
+    rt_data_next(&r->data, tokens, targets);
+    m->forward(&r->ctx, r->arena.mem);
+    double loss = rt_loss(r);
+    m->backward(&r->ctx, r->arena.mem);
+    if (!isfinite(loss)) {
+      rt_err("loss is %g at step %lld; stopping (the last checkpoint is kept)", loss,
+             (long long)r->step + 1);
+      rc = 1;
+      break;
+    }
+    double norm = rt_grad_norm(r);
+    double scale = c->clip > 0 && norm > c->clip ? c->clip / (norm + 1e-6) : 1.0;
+    int64_t t = r->step + 1;
+    double lr = rt_sched_lr(c, t);
+    rt_optim_step(r, lr, scale, t);
+    r->step = t;
+    r->last_lr = lr;
+    r->last_norm = norm;
+    double ms = (rt_now() - t0) * 1000.0;
+    if (!measured) {
+      measured = 1;
+      if (report_memory(r) != 0) {
+        rc = 3;
+        break;
+      }
+    }
+    rt_metrics_step(&mt, r, t, loss, lr, ms, t % log_every == 0 || t == 1 || t == c->steps);
+    if (c->eval_every > 0 && t % c->eval_every == 0) {
+      double vl = rt_eval_loss(r);
+      if (isnan(vl)) {
+        if (!warned_val) rt_warn("%s: no validation windows (split too large); eval skipped",
+                                 r->data.path);
+        warned_val = 1;
+      } else {
+        rt_metrics_eval(&mt, t, vl);
+      }
+    }
+    int stop = rt_signals_stop() || (r->o.stop_at > 0 && t >= r->o.stop_at);
+    if ((c->save_every > 0 && t % c->save_every == 0 && t < c->steps) || stop)
+      if (save_ckpt(r, ckpt_path) != 0) {
+        rc = 3;
+        break;
+      }
+    if (stop) {
+      if (!r->o.quiet)
+        printf("%s at step %lld; continue with --resume\n",
+               rt_signals_stop() ? "interrupted" : "stopped", (long long)t);
+      break;
+    }
+  }
+  rt_signals_restore();
+  rt_metrics_close(&mt);
+  if (rc == 0 && r->step >= c->steps) {
+    char *model_path = rt_path_join(c->out_dir, "model.safetensors");
+    if (!model_path || save_ckpt(r, ckpt_path) != 0 || rt_weights_save(r, model_path) != 0)
+      rc = 3;
+    else if (!r->o.quiet)
+      printf("saved weights %s\n", model_path);
+    free(model_path);
+  }
+  return rc;
+}
+
+int rt_cmd_train(const rt_model *m, const rt_opts *o) {
+  rt_run r;
+  if (rt_run_open(&r, m, o) != 0) {
+    rt_run_close(&r);
+    return 1;
+  }
+  int rc = 1;
+  char *ckpt_path = NULL;
+  if (rt_mkdir_p(o->train.out_dir) != 0) {
+    rc = 3;
+    goto done;
+  }
+  ckpt_path = rt_path_join(o->train.out_dir, "ckpt.safetensors");
+  if (!ckpt_path || rt_data_open(&r.data, &o->data, o->train.seed) != 0) goto done;
+  r.have_data = 1;
+  if (o->resume) {
+    if (!rt_file_exists(ckpt_path)) {
+      rt_err("%s: no checkpoint to resume from", ckpt_path);
+      goto done;
+    }
+    if (rt_ckpt_load(&r, ckpt_path) != 0) goto done;
+    if (!o->quiet) printf("resumed from %s at step %lld\n", ckpt_path, (long long)r.step);
+  } else {
+    if (rt_file_exists(ckpt_path) && !o->quiet)
+      rt_warn("%s exists and will be replaced at the next save (--resume continues it)",
+              ckpt_path);
+    if (rt_setup_weights(&r, 0) != 0) goto done;
+    rt_optstate_zero(&r);
+  }
+  if (!o->quiet) {
+    int64_t np = 0;
+    for (int i = 0; i < m->nparams; i++) np += m->params[i].numel;
+    char a[32];
+    rt_fmt_bytes(a, sizeof a, (double)m->plan.arena_bytes);
+    printf("training %s: %lld parameters, batch %d x seq %d, %lld steps, arena %s, data %s "
+           "(%lld train / %lld val tokens), out %s\n",
+           m->recipe ? m->recipe : "model", (long long)np, m->data.batch, m->data.seq,
+           (long long)o->train.steps, a, o->data.path, (long long)r.data.ntrain,
+           (long long)(r.data.n - r.data.ntrain), o->train.out_dir);
+  }
+  if (r.step >= o->train.steps) {
+    if (!o->quiet)
+      printf("already at step %lld of %lld; nothing to do\n", (long long)r.step,
+             (long long)o->train.steps);
+    rc = 0;
+    goto done;
+  }
+  rc = train_loop(&r, ckpt_path);
+done:
+  free(ckpt_path);
+  rt_run_close(&r);
+  return rc;
+}
+
+int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
+  rt_run r;
+  int rc = 1;
+  if (rt_run_open(&r, m, o) != 0) goto done;
+  if (rt_data_open(&r.data, &o->data, o->train.seed) != 0) goto done;
+  r.have_data = 1;
+  if (rt_setup_weights(&r, 1) != 0) goto done;
+  double vl = rt_eval_loss(&r);
+  if (isnan(vl)) {
+    rt_err("%s: no validation windows (split %.3g leaves %lld tokens)", o->data.path,
+           o->data.split, (long long)(r.data.n - r.data.ntrain));
+    goto done;
+  }
+  printf("val_loss %.6f\n", vl);
+  rc = 0;
+done:
+  rt_run_close(&r);
+  return rc;
+}

@@ -1,0 +1,127 @@
+/* tests/unit/test_rt_data.c -- the data loader: train/val split, windows
+ * (targets = tokens shifted by one), seeded determinism, the saved position,
+ * token shards (u16/u32 round trip through the writer) and bad shards
+ * (truncated, bad magic, token outside the vocabulary). */
+#include "test_rt_util.h"
+#include "rt_internal.h"
+
+enum { B = 3, T = 8 };
+
+int main(void) {
+  tmp_init("test_rt_data");
+  /* text: bytes i % 251, so every window is checkable */
+  static unsigned char text[1000];
+  for (int i = 0; i < 1000; i++) text[i] = (unsigned char)(i % 251);
+  write_bytes(tp("t.txt"), text, sizeof text);
+  rt_data_cfg cfg = {RT_DATA_TEXT, tp("t.txt"), B, T, 256, 0.9};
+  rt_data d, e;
+  CHECK(rt_data_open(&d, &cfg, 42) == 0, "open text");
+  CHECK(d.n == 1000 && d.ntrain == 900, "split %lld / %lld", (long long)d.ntrain, (long long)d.n);
+  int32_t tok[B * T], tgt[B * T], tok2[B * T], tgt2[B * T];
+  int ok_windows = 1;
+  for (int k = 0; k < 50; k++) {
+    rt_data_next(&d, tok, tgt);
+    for (int b = 0; b < B; b++) {
+      /* recover the start: token value = pos % 251; train positions < 900 */
+      for (int t = 0; t < T; t++) {
+        if (tgt[b * T + t] != (tok[b * T + t] + 1) % 251) ok_windows = 0;
+        if (t && tok[b * T + t] != (tok[b * T + t - 1] + 1) % 251) ok_windows = 0;
+      }
+    }
+  }
+  CHECK(ok_windows, "windows are contiguous and targets are shifted by one");
+  CHECK(d.batches == 50, "batches counted");
+  /* determinism + restoring the position */
+  CHECK(rt_data_open(&e, &cfg, 42) == 0, "open again");
+  rt_data_next(&e, tok, tgt);
+  rt_rng saved = e.rng;
+  rt_data_next(&e, tok, tgt);
+  rt_data_next(&e, tok2, tgt2);
+  e.rng = saved;
+  rt_data_next(&e, tok, tgt);
+  int same = 1;
+  rt_data_next(&e, tok, tgt);
+  for (int i = 0; i < B * T; i++) same &= tok[i] == tok2[i] && tgt[i] == tgt2[i];
+  CHECK(same, "restored RNG state replays the same batches");
+  rt_data_close(&e);
+  cfg.path = tp("t.txt");
+  CHECK(rt_data_open(&e, &cfg, 43) == 0, "other seed");
+  rt_data_next(&e, tok2, tgt2);
+  rt_data_close(&d);
+  CHECK(rt_data_open(&d, &cfg, 42) == 0, "seed 42");
+  rt_data_next(&d, tok, tgt);
+  same = 1;
+  for (int i = 0; i < B * T; i++) same &= tok[i] == tok2[i];
+  CHECK(!same, "another seed gives other batches");
+  rt_data_close(&e);
+  /* val windows: from the val part only, fixed */
+  int64_t vb = rt_data_val_batches(&d);
+  CHECK(vb == ((100 - 1) / T + B - 1) / B, "val batches %lld", (long long)vb);
+  rt_data_val(&d, 0, tok, tgt);
+  CHECK(tok[0] == 900 % 251 && tok[T] == (900 + T) % 251, "val windows start at the split");
+  rt_data_val(&d, 0, tok2, tgt2);
+  CHECK(!memcmp(tok, tok2, sizeof tok), "val deterministic");
+  rt_data_close(&d);
+  /* split too big for a window; split 1.0 has no val */
+  cfg.split = 0.005;
+  CHECK(rt_data_open(&d, &cfg, 1) != 0, "train part smaller than a window");
+  cfg.split = 1.0;
+  CHECK(rt_data_open(&d, &cfg, 1) == 0 && rt_data_val_batches(&d) == 0, "no val part");
+  rt_data_close(&d);
+  cfg.vocab = 100;
+  CHECK(rt_data_open(&d, &cfg, 1) != 0, "byte text needs vocab >= 256");
+  cfg.path = tp("missing.txt");
+  cfg.vocab = 256;
+  CHECK(rt_data_open(&d, &cfg, 1) != 0, "missing file");
+
+  /* shards: u16 and u32 round trips */
+  static uint32_t toks[500];
+  for (int i = 0; i < 500; i++) toks[i] = (uint32_t)(i * 7 % 300);
+  for (int elem = 2; elem <= 4; elem += 2) {
+    rt_shard_writer *w = rt_shard_open(tp("s.bin"), elem);
+    CHECK(w != NULL, "shard open");
+    CHECK(rt_shard_append(w, toks, 200) == 0 && rt_shard_append(w, toks + 200, 300) == 0,
+          "append");
+    CHECK(rt_shard_close(w) == 0, "close");
+    rt_data_cfg sc = {RT_DATA_SHARDS, tp("s.bin"), B, T, 300, 0.8};
+    CHECK(rt_data_open(&d, &sc, 5) == 0, "open shard u%d", elem * 8);
+    CHECK(d.n == 500 && d.ntrain == 400 && d.elem == elem, "shard header");
+    rt_data_val(&d, 0, tok, tgt);
+    CHECK(tok[0] == (int32_t)toks[400] && tgt[0] == (int32_t)toks[401] &&
+              tok[T - 1] == (int32_t)toks[400 + T - 1], "shard tokens");
+    rt_data_close(&d);
+    sc.vocab = 299;
+    CHECK(rt_data_open(&d, &sc, 5) != 0, "token 299 outside a 299 vocabulary");
+  }
+  rt_shard_writer *w = rt_shard_open(tp("big.bin"), 2);
+  uint32_t big = 70000;
+  CHECK(rt_shard_append(w, &big, 1) != 0, "u16 overflow refused");
+  rt_shard_abort(w);
+  CHECK(count_files_with(tmp_root, ".tmp.") == 0 && count_files_with(tmp_root, "big") == 0,
+        "abort leaves nothing");
+  CHECK(rt_shard_open(tp("x.bin"), 3) == NULL, "bad token size");
+  /* truncated and corrupt shards */
+  long n;
+  unsigned char *s = slurp(tp("s.bin"), &n);
+  rt_data_cfg sc = {RT_DATA_SHARDS, tp("cut.bin"), B, T, 300, 0.8};
+  write_bytes(tp("cut.bin"), s, (size_t)n - 3);
+  CHECK(rt_data_open(&d, &sc, 5) != 0, "truncated shard");
+  write_bytes(tp("cut.bin"), s, 20);
+  CHECK(rt_data_open(&d, &sc, 5) != 0, "header only");
+  s[0] = 'X';
+  write_bytes(tp("cut.bin"), s, (size_t)n);
+  CHECK(rt_data_open(&d, &sc, 5) != 0, "bad magic");
+  s[0] = 'F';
+  s[8] = 9;
+  write_bytes(tp("cut.bin"), s, (size_t)n);
+  CHECK(rt_data_open(&d, &sc, 5) != 0, "bad version");
+  s[8] = 1;
+  s[23] = 0x80; /* count's top byte: absurd size */
+  write_bytes(tp("cut.bin"), s, (size_t)n);
+  CHECK(rt_data_open(&d, &sc, 5) != 0, "absurd count");
+  free(s);
+
+  tmp_cleanup();
+  printf("%s\n", fails ? "test_rt_data: FAILED" : "test_rt_data: ok");
+  return fails ? 1 : 0;
+}
