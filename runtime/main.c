@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "rt_internal.h"
 
@@ -224,20 +223,7 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
   return 0;
 }
 
-/* OpenMP's default wait policy spins idle threads, and so does OpenBLAS's
- * own pool: with both on the same cores every kernel that follows a GEMM
- * waits for spinning threads (10x slower steps measured on 2 cores). The
- * policy is read when libgomp loads, before main, so set it and re-exec
- * once. The user's own OMP_WAIT_POLICY always wins. */
-static void ensure_passive_wait(char **argv) {
-  if (getenv("OMP_WAIT_POLICY")) return;
-  if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
-  execv("/proc/self/exe", argv);
-  /* exec failed (no /proc): carry on, only slower */
-}
-
 int rt_main(const rt_model *m, int argc, char **argv) {
-  ensure_passive_wait(argv);
   if (argc > 0 && argv[0]) {
     const char *s = strrchr(argv[0], '/');
     rt_progname = s ? s + 1 : argv[0];
@@ -246,7 +232,7 @@ int rt_main(const rt_model *m, int argc, char **argv) {
   int rc = parse(m, argc, argv, &o);
   if (rc == -1) return 0;
   if (rc) return rc;
-  if (o.threads > 0) rt_set_threads(o.threads);
+  rt_set_threads(o.threads); /* 0 = all cores */
   if (!strcmp(o.cmd, "eval")) return rt_cmd_eval(m, &o);
   if (!strcmp(o.cmd, "sample")) return rt_cmd_sample(m, &o);
   if (!strcmp(o.cmd, "gradcheck")) return rt_cmd_gradcheck(m, &o);

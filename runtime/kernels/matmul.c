@@ -4,8 +4,14 @@
  * difference is which cblas routine runs, chosen by suffix (gemm_f32 ->
  * cblas_sgemm). A batch whose b is shared and whose a is plain row-major
  * is one tall GEMM ([batch*M, K] @ [K, N]), which BLAS runs far better than
- * `batch` small ones. */
+ * `batch` small ones.
+ *
+ * Threads: OpenBLAS runs single-threaded (threads.c) and OpenMP splits each
+ * product by rows, or a batch by items. Two thread pools on the same cores
+ * (OpenBLAS's pthreads and OpenMP's) spin against each other after every
+ * switch between a GEMM and another kernel: steps were 10x slower. */
 #include <cblas.h>
+#include <omp.h>
 #include "kern.h"
 
 static inline void gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K,
