@@ -117,16 +117,21 @@ run_ftc_shape() {  # SHAPE
   fi
   # From bench/, so the recipe's data/random_50257.bin resolves either way.
   local rundir=$out/ftc-$shape
-  (cd "$here" && /usr/bin/time -f '%M' -o "$out/$shape-ftc.rss" \
+  (cd "$here" && /usr/bin/time -f '%M %e %U %S' -o "$out/$shape-ftc.rss" \
      "$trainer" --steps $((warmup + steps)) --out "$rundir" --threads "$threads") >> "$log" 2>&1
   local rc=$?
+  # The trainer saves weights and optimizer state at the end (1.5 GB at
+  # 124m): not needed for a benchmark, so they don't pile up in runs/.
+  rm -f "$rundir"/*.safetensors
   if [ $rc != 0 ]; then fail "$shape" ftc "trainer exited $rc (see $log)"; return; fi
-  local rss
-  rss=$(tail -n 1 "$out/$shape-ftc.rss")
+  local rss util
+  # /usr/bin/time: peak RSS (KiB), elapsed, user, system seconds.
+  read -r rss util < <(tail -n 1 "$out/$shape-ftc.rss" |
+    awk '{ printf "%s %.2f\n", $1, ($2 > 0 ? ($3 + $4) / $2 : 0) }')
   # shellcheck disable=SC2046
   "$py" "$here/report.py" ftc "$rundir/metrics.jsonl" --warmup "$warmup" \
     $(shape_args "$shape" | sed 's/--layers [0-9]* --heads [0-9]* --dim [0-9]* --vocab [0-9]* //') \
-    --rss-kb "${rss:-0}" 2>> "$log" | record "$shape" ftc "$log"
+    --rss-kb "${rss:-0}" --cpu-util "${util:-0}" 2>> "$log" | record "$shape" ftc "$log"
 }
 
 # ---- PyTorch peers ---------------------------------------------------------

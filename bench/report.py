@@ -87,6 +87,16 @@ def fmt(v, spec, unit=""):
     return format("-", ">" + str(len(format(0.0, spec)) + len(unit)))
 
 
+def best(r):
+    """Tokens/s of the fastest timed step: on a shared machine the least
+    disturbed one, so the closest to what the runner does alone."""
+    if r.get("tokens_per_s_steps"):
+        return max(r["tokens_per_s_steps"])
+    if r.get("ms_steps"):
+        return r["batch"] * r["seq"] / min(r["ms_steps"]) * 1000
+    return None
+
+
 def table(a):
     rows = []
     with open(a.results) as f:
@@ -97,7 +107,8 @@ def table(a):
     for r in rows:
         if r.get("shape") not in shapes:
             shapes.append(r.get("shape"))
-    head = (f"{'shape':<10} {'runner':<34} {'torch':<14} {'tok/s':>9} {'ms/step':>9} "
+    head = (f"{'shape':<10} {'runner':<34} {'torch':<14} {'tok/s':>9} {'best':>9} "
+            f"{'ms/step':>9} "
             f"{'peak RSS MiB':>12} {'at import':>9} {'ftc/peer tok/s':>14} "
             f"{'peer/ftc RSS':>12} {'load':>5} {'cpu':>4}")
     print(head)
@@ -116,13 +127,15 @@ def table(a):
                 if ftc.get("peak_rss_mb") and r.get("peak_rss_mb"):
                     mem = r["peak_rss_mb"] / ftc["peak_rss_mb"]
             print(f"{shape:<10} {r['peer']:<34} {r.get('torch', '-') or '-':<14} "
-                  f"{fmt(r['tokens_per_s'], '9.1f')} {fmt(r.get('ms_per_step'), '9.1f')} "
+                  f"{fmt(r['tokens_per_s'], '9.1f')} {fmt(best(r), '9.1f')} "
+                  f"{fmt(r.get('ms_per_step'), '9.1f')} "
                   f"{fmt(r.get('peak_rss_mb'), '12.1f')} "
                   f"{fmt(r.get('rss_after_import_mb'), '9.1f')} "
                   f"{fmt(speed, '13.2f', 'x')} {fmt(mem, '11.2f', 'x')} "
                   f"{fmt(r.get('loadavg_1m'), '5.1f')} {fmt(r.get('cpu_util'), '4.1f')}")
         if not ftc:
             print(f"{shape:<10} (ftc unavailable for this shape: no ratios)")
+    print("tok/s: median of the timed steps; best: the fastest timed step.")
     print("at import: the peer's RSS after `import torch`, before the model "
           "(PyPI's CUDA build maps its CUDA libraries too).")
     print("load: the machine's 1-minute load average when the run ended "

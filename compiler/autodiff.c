@@ -19,6 +19,7 @@ typedef struct Ad {
   char *need;  /* per node: lies on a path trainable param -> loss */
   int cur;     /* the forward node being differentiated (span, names) */
   int n0;      /* forward node count: grad[] and need[] cover ids < n0 */
+  int rule0;   /* first node id the running gradient rule created */
 } Ad;
 
 typedef int (*GradFn)(Ad *ad, int y, int dy);
@@ -86,10 +87,42 @@ static int bmatmul(Ad *ad, int a, int b, int ta, int tb, const IrShape *s) {
   return bnode(ad, IR_MATMUL, in, 2, s, ia, 0);
 }
 
+static int shared_elsewhere(const Ad *ad, int c, int p);
+static int same_shape(const IrShape *a, const IrShape *b);
+
+/* Can contribution c absorb the running sum `prev` as its accumulator
+ * input (ir_op_accumulates: y = f(...) + prev, BLAS beta = 1, scatter-add,
+ * slice-add)? Only a node the current rule just made for this one use, of
+ * prev's shape, that does not read prev itself (it runs in place over
+ * prev). Saves the ADD's full read-read-write pass and, in place, a tensor. */
+static int can_fold(const Ad *ad, int c, int prev) {
+  const IrGraph *g = ad->g;
+  const IrNode *n = &g->nodes[c];
+  if (c < ad->rule0 || n->phase != IR_PHASE_BWD || !ir_op_accumulates(n->op) ||
+      n->nin != ir_ops[n->op].arity || n->dtype != g->nodes[prev].dtype ||
+      !same_shape(&n->shape, &g->nodes[prev].shape))
+    return 0;
+  int pb = back_view_base(g, prev);
+  for (int i = 0; i < n->nin; i++)
+    if (back_view_base(g, n->in[i]) == pb) return 0;
+  return !shared_elsewhere(ad, c, -1);
+}
+
 /* Adds a contribution to the gradient of forward node x. */
 static int acc(Ad *ad, int x, int c) {
   if (c < 0) return -1;
   if (ad->grad[x] < 0) {
+    ad->grad[x] = c;
+    return 0;
+  }
+  if (can_fold(ad, c, ad->grad[x])) {
+    IrNode *n = &ad->g->nodes[c];
+    n->in[n->nin++] = ad->grad[x];
+    if (ir_infer(ad->g, ad->d, c) < 0) return -1;
+    n = &ad->g->nodes[c];
+    n->role = IR_ROLE_BWD;
+    n->phase = IR_PHASE_BWD;
+    n->grad_of = -1;
     ad->grad[x] = c;
     return 0;
   }
@@ -487,7 +520,7 @@ int autodiff(IrGraph *g, Diag *d) {
   int *order = sched_topo(g, &n, stderr);
   if (!order) return -1;
   int nfwd0 = g->n;
-  Ad ad = {g, d, NULL, NULL, g->loss, nfwd0};
+  Ad ad = {g, d, NULL, NULL, g->loss, nfwd0, 0};
   ad.grad = malloc(sizeof(int) * (size_t)nfwd0);
   ad.need = calloc((size_t)nfwd0, 1);
   int rc = -1;
@@ -504,6 +537,7 @@ int autodiff(IrGraph *g, Diag *d) {
     if (yn->phase != IR_PHASE_FWD || yn->op == IR_PARAM) continue;
     GradFn fn = grad_rules[yn->op];
     ad.cur = y;
+    ad.rule0 = g->n;
     if (!fn) {
       diag_at(d, DIAG_ERROR, yn->span, "no gradient rule for op '%s'", ir_ops[yn->op].name);
       goto out;

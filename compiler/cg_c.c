@@ -86,6 +86,15 @@ static void comment(const Cg *c, int id) {
 #define F(id) (long long)off(c, id)
 #define LL(x) (long long)(x)
 
+/* An accumulating node (ir_op_accumulates) adds into its accumulator's
+ * bytes; the planner runs it in place there, else the value is copied in
+ * first. */
+static void acc_init(const Cg *c, int id, int acc) {
+  if (off(c, id) != off(c, acc))
+    fprintf(c->o, "  rt_copy_%s(F(%lld), F(%lld), %lld);\n", c->sfx, F(id), F(acc),
+            LL(numel(c, id)));
+}
+
 static int emit_node(const Cg *c, int id) {
   const IrNode *n = &c->g->nodes[id];
   FILE *o = c->o;
@@ -115,10 +124,12 @@ static int emit_node(const Cg *c, int id) {
       batch = 1;
       sa = 0;
     }
+    int accum = n->nin == 3;
+    if (accum) acc_init(c, id, in[2]);
     fprintf(o, "  rt_matmul_%s(F(%lld), F(%lld), F(%lld), %lld, %lld, %lld, %lld, %d, %d, "
-               "%lld, %lld, 0);\n",
+               "%lld, %lld, %d);\n",
             S, F(id), F(in[0]), F(in[1]), LL(batch), LL(M), LL(N), LL(K), ta, tb, LL(sa),
-            LL(sb));
+            LL(sb), accum);
     break;
   }
   case IR_ADD:
@@ -205,8 +216,11 @@ static int emit_node(const Cg *c, int id) {
     /* both see the full tensor as [outer, n, inner] around the axis */
     const IrShape *full = n->op == IR_SLICE ? sh(c, in[0]) : sh(c, id);
     int ax = (int)n->ia[0];
-    fprintf(o, "  rt_%s_%s(F(%lld), F(%lld), %lld, %lld, %lld, %lld, %lld);\n",
-            ir_ops[n->op].name, S, F(id), F(in[0]), LL(prod(full, 0, ax)), LL(full->d[ax]),
+    int accum = n->op == IR_SLICE_BWD && n->nin == 2;
+    if (accum) acc_init(c, id, in[1]);
+    fprintf(o, "  rt_%s%s_%s(F(%lld), F(%lld), %lld, %lld, %lld, %lld, %lld);\n",
+            ir_ops[n->op].name, accum ? "_acc" : "", S, F(id), F(in[0]),
+            LL(prod(full, 0, ax)), LL(full->d[ax]),
             LL(prod(full, ax + 1, full->rank)), LL(n->ia[1]), LL(n->ia[2]));
     break;
   }
@@ -246,8 +260,10 @@ static int emit_node(const Cg *c, int id) {
     break;
   }
   case IR_EMBEDDING_BWD:
-    fprintf(o, "  rt_embedding_bwd_%s(F(%lld), F(%lld), I(%lld), %lld, %lld, %lld);\n", S, F(id),
-            F(in[0]), F(in[1]), LL(numel(c, in[1])), LL(lastd(c, id)), LL(sh(c, id)->d[0]));
+    if (n->nin == 3) acc_init(c, id, in[2]);
+    fprintf(o, "  rt_embedding_bwd%s_%s(F(%lld), F(%lld), I(%lld), %lld, %lld, %lld);\n",
+            n->nin == 3 ? "_acc" : "", S, F(id), F(in[0]), F(in[1]), LL(numel(c, in[1])),
+            LL(lastd(c, id)), LL(sh(c, id)->d[0]));
     break;
   case IR_SUM_TO:
     fprintf(o, "  rt_sum_to_%s(F(%lld), F(%lld), %lld, %lld);\n", S, F(id), F(in[0]),
@@ -275,10 +291,45 @@ static int emit_node(const Cg *c, int id) {
   return 0;
 }
 
+/* Ops that emit no kernel call (no profiler site around them). */
+static int no_code(IrOp op) { return op == IR_RESHAPE || op == IR_INPUT || op == IR_PARAM; }
+
+/* Floating-point work of one call, for the profiler's GFLOP/s column. */
+static double node_flops(const Cg *c, int id) {
+  const IrNode *n = &c->g->nodes[id];
+  if (n->op != IR_MATMUL) return 0;
+  const IrShape *a = sh(c, n->in[0]), *y = sh(c, id);
+  int64_t K = n->ia[0] ? a->d[a->rank - 2] : a->d[a->rank - 1];
+  return 2.0 * (double)ir_numel(y) * (double)K;
+}
+
+/* The profiler's site table: one row per schedule position (runtime/prof.c). */
+static void emit_sites(const Cg *c) {
+  char sb[128], d1[64];
+  fprintf(c->o, "/* profiler sites (FTC_PROFILE=1): node, op, name, shape, flops */\n"
+                "static const rt_prof_site prof_sites[%d] = {\n", c->p->norder + 1);
+  for (int k = 0; k < c->p->norder; k++) {
+    const IrNode *n = &c->g->nodes[c->p->order[k]];
+    fprintf(c->o, "  {%d, \"%s\", ", c->p->order[k], ir_ops[n->op].name);
+    cstr(c->o, n->name);
+    fprintf(c->o, ", \"%s\", %s},\n", back_shape_str(&n->shape, sb, sizeof sb),
+            dbl(node_flops(c, c->p->order[k]), d1, sizeof d1));
+  }
+  fprintf(c->o, "  {-1, NULL, NULL, NULL, 0.0}\n};\n"
+                "#define PB() if (prof) pt = rt_prof_now()\n"
+                "#define PE(k) if (prof) rt_prof_end(k, pt)\n\n");
+}
+
 static int emit_step(const Cg *c, const char *name, int from, int to) {
-  fprintf(c->o, "static void %s(rt_ctx *ctx, unsigned char *arena) {\n  (void)ctx;\n", name);
-  for (int k = from; k < to; k++)
-    if (emit_node(c, c->p->order[k]) < 0) return -1;
+  fprintf(c->o, "static void %s(rt_ctx *ctx, unsigned char *arena) {\n  (void)ctx;\n"
+                "  const int prof = rt_prof_begin(prof_sites, %d);\n  double pt = 0;\n"
+                "  (void)pt;\n", name, c->p->norder);
+  for (int k = from; k < to; k++) {
+    int id = c->p->order[k], code = !no_code(c->g->nodes[id].op);
+    if (code) fputs("  PB();\n", c->o);
+    if (emit_node(c, id) < 0) return -1;
+    if (code) fprintf(c->o, "  PE(%d);\n", k);
+  }
   fprintf(c->o, "}\n\n");
   return 0;
 }
@@ -407,6 +458,7 @@ int cg_c_trainer(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
   fprintf(o, "\ntypedef %s T;\n", r->dtype == IR_F64 ? "double" : "float");
   fprintf(o, "#define F(off) ((T *)(arena + (off)))\n"
              "#define I(off) ((const int32_t *)(arena + (off)))\n\n");
+  emit_sites(&c);
   int rc = emit_step(&c, "forward", 0, p->nfwd);
   if (rc == 0) rc = emit_step(&c, "backward", p->nfwd, p->norder);
   int np = rc == 0 ? emit_params(&c) : 0;

@@ -176,7 +176,9 @@ int ir_verify(const IrGraph *g, FILE *err) {
       continue;
     }
     const IrOpInfo *oi = &ir_ops[n->op];
-    if (oi->arity >= 0 && n->nin != oi->arity) bad += verr(err, g, id, "wrong number of inputs");
+    if (oi->arity >= 0 && n->nin != oi->arity &&
+        !(n->nin == oi->arity + 1 && ir_op_accumulates(n->op)))
+      bad += verr(err, g, id, "wrong number of inputs");
     for (int i = 0; i < n->nin; i++)
       if (n->in[i] < 0 || n->in[i] >= id) bad += verr(err, g, id, "input is not an earlier node");
     if (n->shape.rank < 1 || n->shape.rank > IR_MAXRANK) bad += verr(err, g, id, "bad rank");

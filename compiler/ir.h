@@ -116,6 +116,10 @@ int ir_add(IrGraph *g, Diag *d, Span sp, IrOp op, const int *in, int nin);
 int ir_new(IrGraph *g, IrOp op, const int *in, int nin, Span sp);
 int ir_infer(IrGraph *g, Diag *d, int id);      /* 0 ok, -1 reported error */
 int ir_has_shape_rule(IrOp op);                  /* shape.c has a rule for op */
+/* MATMUL, EMBEDDING_BWD and SLICE_BWD take an optional extra last input, an
+ * accumulator of the result's shape: y = op(...) + acc (autodiff sums
+ * gradient contributions this way; the planner runs them in place). */
+int ir_op_accumulates(IrOp op);
 const char *ir_strdup(IrGraph *g, const char *s);
 int ir_verify(const IrGraph *g, FILE *err);       /* 0 ok */
 void ir_dump(const IrGraph *g, FILE *out);        /* one node per line */

@@ -109,8 +109,11 @@ void plan_free(Plan *p) {
   free(p);
 }
 
-/* The input an op may overwrite (kernels.h: "in place ok"), or -1. */
-static int inplace_input(IrOp op) {
+/* The input an op may overwrite (kernels.h: "in place ok"), or -1. An
+ * accumulating op (ir_op_accumulates) adds into its last input in place. */
+static int inplace_input(const IrNode *n) {
+  IrOp op = n->op;
+  if (ir_op_accumulates(op) && n->nin == ir_ops[op].arity + 1) return n->nin - 1;
   switch (op) {
   case IR_ADD: case IR_SUB: case IR_MUL: case IR_DIV: case IR_SCALE:
   case IR_CAUSAL_MASK: case IR_GELU: case IR_SILU: case IR_SOFTMAX: case IR_ROPE:
@@ -242,7 +245,7 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
     if (is_persistent(n)) continue;
     if (ir_ops[n->op].kind == OPK_VIEW) continue;
     int64_t need = align_up(p->bytes[id] > 0 ? p->bytes[id] : 1);
-    int ii = inplace_input(n->op);
+    int ii = inplace_input(n);
     int s = ii >= 0 && ii < n->nin ? n->in[ii] : -1;
     if (s >= 0 && !is_persistent(&g->nodes[s]) &&
         ir_ops[g->nodes[s].op].kind != OPK_VIEW && p->last[s] == k &&

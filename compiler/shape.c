@@ -474,6 +474,22 @@ static const ShapeFn shape_fns[IR_OP_COUNT] = {
     [IR_SLICE_BWD] = shape_slice_bwd, [IR_EXPAND_BWD] = shape_expand_bwd,
 };
 
+int ir_op_accumulates(IrOp op) {
+  return op == IR_MATMUL || op == IR_EMBEDDING_BWD || op == IR_SLICE_BWD;
+}
+
+/* The optional accumulator (last input of an accumulating op): same shape
+ * and dtype as the result. */
+static int check_acc(IrGraph *g, Diag *d, IrNode *n) {
+  char s1[SB], s2[SB];
+  const IrNode *a = &g->nodes[n->in[n->nin - 1]];
+  if (a->dtype != n->dtype || ir_numel(&a->shape) != ir_numel(&n->shape) ||
+      a->shape.rank != n->shape.rank)
+    return shape_err(d, n, "accumulator %s does not match the result %s",
+                     ir_shape_str(&a->shape, s1, SB), ir_shape_str(&n->shape, s2, SB));
+  return 0;
+}
+
 int ir_has_shape_rule(IrOp op) { return (unsigned)op < IR_OP_COUNT && shape_fns[op] != NULL; }
 
 int ir_infer(IrGraph *g, Diag *d, int id) {
@@ -484,7 +500,8 @@ int ir_infer(IrGraph *g, Diag *d, int id) {
     return -1;
   }
   int arity = ir_ops[n->op].arity;
-  if (arity >= 0 && n->nin != arity)
+  int acc = arity >= 0 && n->nin == arity + 1 && ir_op_accumulates(n->op);
+  if (arity >= 0 && n->nin != arity && !acc)
     return shape_err(d, n, "takes %d input%s, got %d", arity, arity == 1 ? "" : "s", n->nin);
   for (int i = 0; i < n->nin; i++)
     if (n->in[i] < 0 || n->in[i] >= id) {
@@ -492,5 +509,6 @@ int ir_infer(IrGraph *g, Diag *d, int id) {
               n->in[i]);
       return -1;
     }
-  return shape_fns[n->op](g, d, n);
+  int rc = shape_fns[n->op](g, d, n);
+  return rc == 0 && acc ? check_acc(g, d, n) : rc;
 }

@@ -109,4 +109,22 @@ int rt_shard_append(rt_shard_writer *w, const uint32_t *tok, int64_t n); /* 0 ok
 int rt_shard_close(rt_shard_writer *w);  /* 0 ok; frees w either way */
 void rt_shard_abort(rt_shard_writer *w); /* removes the temp file, frees w */
 
+/* Opt-in per-op profiler (runtime/prof.c), on when env FTC_PROFILE is set
+ * (and not "0"). The generated step functions describe every kernel call
+ * as a site and time it; the table (per op kind, top calls, GFLOP/s of the
+ * matrix products) prints to stderr at exit. Off, each call costs one
+ * branch. */
+typedef struct rt_prof_site {
+  int node;               /* IR node id */
+  const char *op;         /* kernel / IR op name */
+  const char *name;       /* scope path or NULL */
+  const char *shape;      /* output shape */
+  double flops;           /* per call (matmul: 2*M*N*K*batch), 0 = not counted */
+} rt_prof_site;
+int rt_prof_begin(const rt_prof_site *sites, int n); /* 1 when profiling */
+double rt_prof_now(void);
+void rt_prof_end(int site, double t0);
+int rt_prof_on(void);
+void rt_prof_extra(const char *what, double t0);     /* runtime-side sites */
+
 #endif

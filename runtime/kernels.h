@@ -33,6 +33,9 @@
   /* dtable = 0; dtable[idx[i],:] += dy[i,:] */                               \
   void rt_embedding_bwd_##S(T *dtable, const T *dy, const int32_t *idx,       \
                             int64_t n, int64_t C, int64_t V);                 \
+  /* the accumulating form: dtable[idx[i],:] += dy[i,:] (no zeroing) */      \
+  void rt_embedding_bwd_acc_##S(T *dtable, const T *dy, const int32_t *idx,   \
+                                int64_t n, int64_t C, int64_t V);             \
   /* y[j] = sum_i x[i*m + j], j < m (reduce leading dims); n = elements of   \
    * x, a multiple of m (as in rt_add: n, nb) */                              \
   void rt_sum_to_##S(T *y, const T *x, int64_t n, int64_t m);                 \
@@ -88,6 +91,9 @@
   /* the reverse: dx = zeros [outer,n,inner], dx[:, start:start+len, :] = dy */\
   void rt_slice_bwd_##S(T *dx, const T *dy, int64_t outer, int64_t n,         \
                         int64_t inner, int64_t start, int64_t len);           \
+  /* the accumulating form: dx[:, start:start+len, :] += dy */              \
+  void rt_slice_bwd_acc_##S(T *dx, const T *dy, int64_t outer, int64_t n,     \
+                            int64_t inner, int64_t start, int64_t len);       \
   /* y [outer, na+nb, inner] = cat(a [outer,na,inner], b [outer,nb,inner]) */ \
   void rt_concat_##S(T *y, const T *a, const T *b, int64_t outer, int64_t na, \
                      int64_t nb, int64_t inner);                              \

@@ -15,9 +15,9 @@ run_one() { # name, command...
   start=$(date +%s)
   "$@" > "$out" 2>&1; rc=$?
   secs=$(( $(date +%s) - start ))
-  counts=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+  counts=$(grep -E '^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
   if [ -n "$counts" ]; then
-    p=$(echo "$counts" | sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed.*/\2/')
+    p=$(echo "$counts" | sed -E 's/^([A-Za-z0-9_-]+: )?([0-9]+) passed.*/\2/')
     f=$(echo "$counts" | sed -E 's/.* ([0-9]+) failed.*/\1/')
     s=$(echo "$counts" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p'); s=${s:-0}
     [ $rc != 0 ] && [ "$f" = 0 ] && f=1

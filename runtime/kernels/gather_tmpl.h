@@ -13,14 +13,16 @@ void FN(embedding)(T *y, const T *table, const int32_t *idx, int64_t n,
     memcpy(y + i * C, table + (int64_t)idx[i] * C, (size_t)C * sizeof(T));
 }
 
-void FN(embedding_bwd)(T *dtable, const T *dy, const int32_t *idx, int64_t n,
-                       int64_t C, int64_t V) {
+/* zero = 1: dtable = scatter(dy); zero = 0: dtable += scatter(dy) (the
+ * accumulating form touches only the rows that idx names) */
+static void L(embedding_scatter)(T *dtable, const T *dy, const int32_t *idx,
+                                 int64_t n, int64_t C, int64_t V, int zero) {
   const int64_t vb = (V + RT_NCHUNK - 1) / RT_NCHUNK;
-#pragma omp parallel for RT_OMP_IF(V * C + n * C) schedule(static)
+#pragma omp parallel for RT_OMP_IF((zero ? V * C : 0) + n * C) schedule(static)
   for (int k = 0; k < RT_NCHUNK; k++) {
     const int64_t v0 = k * vb, v1 = v0 + vb < V ? v0 + vb : V;
     if (v0 >= v1) continue;
-    memset(dtable + v0 * C, 0, (size_t)((v1 - v0) * C) * sizeof(T));
+    if (zero) memset(dtable + v0 * C, 0, (size_t)((v1 - v0) * C) * sizeof(T));
     for (int64_t i = 0; i < n; i++) {
       const int64_t v = idx[i];
       if (v < v0 || v >= v1) continue;
@@ -30,6 +32,16 @@ void FN(embedding_bwd)(T *dtable, const T *dy, const int32_t *idx, int64_t n,
       for (int64_t c = 0; c < C; c++) d[c] += s[c];
     }
   }
+}
+
+void FN(embedding_bwd)(T *dtable, const T *dy, const int32_t *idx, int64_t n,
+                       int64_t C, int64_t V) {
+  L(embedding_scatter)(dtable, dy, idx, n, C, V, 1);
+}
+
+void FN(embedding_bwd_acc)(T *dtable, const T *dy, const int32_t *idx,
+                           int64_t n, int64_t C, int64_t V) {
+  L(embedding_scatter)(dtable, dy, idx, n, C, V, 0);
 }
 
 #define RT_ROPE_CHUNK 128 /* pair frequencies computed per (b,t) at a time */

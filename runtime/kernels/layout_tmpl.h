@@ -36,6 +36,18 @@ void FN(slice_bwd)(T *dx, const T *dy, int64_t outer, int64_t n,
   }
 }
 
+void FN(slice_bwd_acc)(T *dx, const T *dy, int64_t outer, int64_t n,
+                       int64_t inner, int64_t start, int64_t len) {
+  const int64_t run = len * inner, row = n * inner;
+#pragma omp parallel for RT_OMP_IF(outer * run) schedule(static)
+  for (int64_t o = 0; o < outer; o++) {
+    T *d = dx + o * row + start * inner;
+    const T *s = dy + o * run;
+#pragma omp simd
+    for (int64_t i = 0; i < run; i++) d[i] += s[i];
+  }
+}
+
 void FN(concat)(T *y, const T *a, const T *b, int64_t outer, int64_t na,
                 int64_t nb, int64_t inner) {
   const int64_t ra = na * inner, rb = nb * inner;

@@ -208,6 +208,6 @@ check "unknown flag exits 2 and names it" [ $? = 2 ] && grep -q -- "--bogus" "$W
 "$G" --batch 4 > /dev/null 2> "$W/batch.err"
 check "--batch exits 2 (compiled in)" [ $? = 2 ] && grep -q "compiled into" "$W/batch.err"
 
-echo "e2e: $pass passed, $fail failed"
+echo "end-to-end: $pass passed, $fail failed"
 [ "$fail" = 0 ] && rm -rf "$W"
 [ "$fail" = 0 ]

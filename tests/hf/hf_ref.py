@@ -150,14 +150,17 @@ def cmd_adamw(family, d, data, seq, batch, lr, b1, b2, eps, wd, ftc_weights):
     # Adam's first step is lr * g / (|g| + eps) (+ decay): where the exact
     # gradient is zero (GPT-2's key bias: softmax ignores a shift shared by
     # all keys) both sides divide rounding noise by itself, so elements
-    # with 0 < |g| < GMIN are counted but not compared (g == 0 exactly, as
-    # for embedding rows of absent bytes, is compared: decay only).
+    # with |g| < GMIN are counted but not compared; except rows whose
+    # gradient is all zero (embedding rows of absent bytes: decay only).
     GMIN = 1e-6
     worst, name, n, off, tiny = 0.0, "", 0, 0, 0
     for k, v in theirs.items():
         hk = k if k in mine else "transformer." + k
         g = grads[hk].abs()
-        big = (g >= GMIN) | (g == 0)
+        big = g >= GMIN
+        if g.dim() >= 2:
+            big |= (g.reshape(g.shape[0], -1) == 0).all(dim=1).reshape(
+                [-1] + [1] * (g.dim() - 1))
         diff = (mine[hk].float() - v.float()).abs() * big
         n += int(big.sum())
         tiny += int((~big).sum())

@@ -150,6 +150,13 @@ static void t_embedding(void) {
     CMP64("embedding_bwd", dref, dt, V * C, A64, R64);
     CMP32("embedding_bwd", dref, dtf, V * C, A32, R32);
     DET("embedding_bwd", dtf, V * C, rt_embedding_bwd_f32(dtf, dyf, idx, n, C, V));
+    /* the accumulating form adds into what is there (here: the result
+     * above), so the reference doubles */
+    for (int64_t i = 0; i < V * C; i++) dref[i] *= 2;
+    rt_embedding_bwd_acc_f64(dt, dy, idx, n, C, V);
+    rt_embedding_bwd_acc_f32(dtf, dyf, idx, n, C, V);
+    CMP64("embedding_bwd_acc", dref, dt, V * C, A64, R64);
+    CMP32("embedding_bwd_acc", dref, dtf, V * C, A32, R32);
     t_free_all();
   }
 }
@@ -482,6 +489,13 @@ static void t_axis(void) {
     CMP32("slice_bwd", ref, yf, O * (N + 3) * I, 0, 0);
     DET("slice_bwd", yf, O * (N + 3) * I,
         rt_slice_bwd_f32(yf, xf, O, N + 3, I, 2, N));
+    /* slice_bwd_acc adds into the slice only: the slice doubles */
+    for (int64_t o = 0; o < O; o++)
+      for (int64_t i = 0; i < N * I; i++) ref[(o * (N + 3) + 2) * I + i] *= 2;
+    rt_slice_bwd_acc_f64(y, x, O, N + 3, I, 2, N);
+    rt_slice_bwd_acc_f32(yf, xf, O, N + 3, I, 2, N);
+    CMP64("slice_bwd_acc", ref, y, O * (N + 3) * I, 0, 0);
+    CMP32("slice_bwd_acc", ref, yf, O * (N + 3) * I, 0, 0);
     /* concat of x [O,N,I] with its first `st` slots of n (as b [O,st,I]) */
     double *b = rnd(O * st * I, -1, 1);
     float *bf = f32of(b, O * st * I);
