@@ -32,6 +32,9 @@ static int bnode(Ad *ad, IrOp op, const int *in, int nin, const IrShape *shape,
                  const int64_t *ia, double fa0) {
   IrGraph *g = ad->g;
   Span sp = g->nodes[ad->cur].span;
+  /* `shape` often points into g->nodes (shp()), which ir_new may move */
+  const IrShape want = *shape;
+  shape = &want;
   int id = ir_new(g, op, in, nin, sp);
   if (id < 0) return -1;
   IrNode *n = &g->nodes[id];
@@ -81,10 +84,13 @@ static int breshape(Ad *ad, int x, const IrShape *s) {
   IrShape t = *s;
   return b1(ad, IR_RESHAPE, x, &t);
 }
-static int bmatmul(Ad *ad, int a, int b, int ta, int tb, const IrShape *s) {
+static int bmatmul_tri(Ad *ad, int a, int b, int ta, int tb, int tri, const IrShape *s) {
   int in[2] = {a, b};
-  int64_t ia[4] = {ta, tb, 0, 0};
+  int64_t ia[4] = {ta, tb, tri, 0};
   return bnode(ad, IR_MATMUL, in, 2, s, ia, 0);
+}
+static int bmatmul(Ad *ad, int a, int b, int ta, int tb, const IrShape *s) {
+  return bmatmul_tri(ad, a, b, ta, tb, IR_TRI_NONE, s);
 }
 
 static int shared_elsewhere(const Ad *ad, int c, int p);
@@ -205,7 +211,7 @@ static int grad_scale(Ad *ad, int y, int dy) {
 static int grad_matmul(Ad *ad, int y, int dy) {
   const IrNode *n = &ad->g->nodes[y];
   int a = n->in[0], b = n->in[1];
-  int ta = (int)n->ia[0], tb = (int)n->ia[1];
+  int ta = (int)n->ia[0], tb = (int)n->ia[1], tri = (int)n->ia[2];
   IrShape as = *shp(ad, a), bs = *shp(ad, b), ys = *shp(ad, y);
   int shared = bs.rank == 2 && as.rank > 2;
   if (as.rank == 2 && bs.rank > 2) {
@@ -213,12 +219,27 @@ static int grad_matmul(Ad *ad, int y, int dy) {
             "gradient of a 2-D by batched matmul is not supported");
     return -1;
   }
+  /* Causal structure (ir.h) stays exact: with y = tril(P) the gradient
+   * flows through tril(dy), so dy is a lower-triangular first operand
+   * (IR_TRI_A); with y = tril(a) @ b, da = tril(dy @ b^T) (IR_TRI_OUT) and
+   * tril(a) stays a triangular first operand of db. The kernel has no
+   * triangular second operand, so layouts needing one are refused (the
+   * attention composite never makes them). */
+  int out_a = tri == IR_TRI_OUT ? IR_TRI_A : IR_TRI_NONE; /* dy as first operand */
+  int da_tri = tri == IR_TRI_A ? IR_TRI_OUT : IR_TRI_NONE;
+  if (tri && (shared || (tri == IR_TRI_OUT && (ta || !tb)) || (tri == IR_TRI_A && tb))) {
+    diag_at(ad->d, DIAG_ERROR, n->span,
+            "gradient of this causal matmul layout is not supported (ta=%d tb=%d tri=%d)",
+            ta, tb, tri);
+    return -1;
+  }
   if (wants(ad, a)) {
     int c;
     if (!ta) {
-      c = bmatmul(ad, dy, b, 0, !tb, &as);
+      c = bmatmul_tri(ad, dy, b, 0, !tb, out_a | da_tri, &as);
     } else if (!shared) {
-      c = tb ? bmatmul(ad, b, dy, 1, 1, &as) : bmatmul(ad, b, dy, 0, 1, &as);
+      c = tb ? bmatmul_tri(ad, b, dy, 1, 1, da_tri, &as)
+             : bmatmul_tri(ad, b, dy, 0, 1, da_tri, &as);
     } else {
       /* stored a is A^T per batch; compute dA then swap its last two dims */
       IrShape da = as;
@@ -280,10 +301,12 @@ static int grad_matmul(Ad *ad, int y, int dy) {
       if (aa < 0 || dd < 0) return -1;
     }
     int c;
+    /* tril(a) stays the first operand (!tb); dy is the first operand (tb) */
     if (!tb)
-      c = ta2 ? bmatmul(ad, aa, dd, 0, 0, &bs) : bmatmul(ad, aa, dd, 1, 0, &bs);
+      c = ta2 ? bmatmul_tri(ad, aa, dd, 0, 0, tri, &bs) : bmatmul_tri(ad, aa, dd, 1, 0, tri, &bs);
     else
-      c = ta2 ? bmatmul(ad, dd, aa, 1, 1, &bs) : bmatmul(ad, dd, aa, 1, 0, &bs);
+      c = ta2 ? bmatmul_tri(ad, dd, aa, 1, 1, out_a, &bs)
+              : bmatmul_tri(ad, dd, aa, 1, 0, out_a, &bs);
     if (acc(ad, b, c) < 0) return -1;
   }
   return 0;
@@ -430,6 +453,27 @@ static int grad_expand(Ad *ad, int y, int dy) {
   return acc(ad, x, bnode(ad, IR_EXPAND_BWD, &dy, 1, shp(ad, x), ia, 0));
 }
 
+/* The fused lm-head + cross-entropy (passes/fuse_lm_head_ce.c): one node
+ * recomputes the logits R rows at a time in a fresh workspace and writes dw
+ * (its output) and dx (a scratch of x's shape, read through AFTER so every
+ * reader runs after it). One recomputing GEMM per chunk feeds both. */
+static int grad_lm_head_ce(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int x = n->in[0], w = n->in[1], t = n->in[2];
+  int64_t ia[4] = {n->ia[0], 0, 0, 0};
+  IrShape wss = *shp(ad, n->in[3]), xs = *shp(ad, x), ws = *shp(ad, w);
+  int scr = bnode(ad, IR_SCRATCH, NULL, 0, &wss, NULL, 0);
+  int dxs = scr < 0 ? -1 : bnode(ad, IR_SCRATCH, NULL, 0, &xs, NULL, 0);
+  if (dxs < 0) return -1;
+  int in[6] = {dy, x, w, t, scr, dxs};
+  int dw = bnode(ad, IR_LM_HEAD_CE_BWD, in, 6, &ws, ia, 0);
+  int dx = dw < 0 ? -1 : b2(ad, IR_AFTER, dxs, dw, &xs);
+  if (dx < 0) return -1;
+  if (wants(ad, w) && acc(ad, w, dw) < 0) return -1;
+  if (wants(ad, x) && acc(ad, x, dx) < 0) return -1;
+  return 0;
+}
+
 /* The rule table. Leaves and backward-only ops have none: a node reaching
  * one of those with a gradient is an internal error. */
 static const GradFn grad_rules[IR_OP_COUNT] = {
@@ -444,6 +488,7 @@ static const GradFn grad_rules[IR_OP_COUNT] = {
     [IR_PERMUTE] = grad_permute,     [IR_SLICE] = grad_slice,
     [IR_CONCAT] = grad_concat,       [IR_SUM] = grad_sum,
     [IR_MEAN] = grad_mean,           [IR_EXPAND] = grad_expand,
+    [IR_LM_HEAD_CE] = grad_lm_head_ce,
 };
 
 /* ---- driver ------------------------------------------------------------ */

@@ -40,4 +40,9 @@ int plan_verify(const IrGraph *g, const Plan *p, FILE *err);
  * neither the loss, the logits nor a gradient needs. Returns nodes removed. */
 int pass_dce_run(IrGraph *g);
 
+/* compiler/passes/fuse_lm_head_ce.c, run by default before autodiff:
+ * CROSS_ENTROPY(RESHAPE(MATMUL(x, w))) -> LM_HEAD_CE when nothing else
+ * reads the logits (then g->logits = -1). Returns 1 fused, 0 not, -1 error. */
+int pass_fuse_lm_head_ce_run(IrGraph *g);
+
 #endif

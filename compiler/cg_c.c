@@ -118,14 +118,21 @@ static int emit_node(const Cg *c, int id) {
     int64_t K = ta ? a->d[a->rank - 2] : a->d[a->rank - 1];
     int64_t batch = ir_numel(y) / (M * N);
     int64_t sa = a->rank > 2 ? M * K : 0, sb = b->rank > 2 ? K * N : 0;
-    if (batch > 1 && sb == 0 && !ta && sa != 0) {
+    if (batch > 1 && sb == 0 && !ta && sa != 0 && !n->ia[2]) {
       /* a shared 2-D b: the batch is just more rows of one product */
       M *= batch;
       batch = 1;
       sa = 0;
     }
-    int accum = n->nin == 3;
+    int accum = n->nin == 3, tri = (int)n->ia[2];
     if (accum) acc_init(c, id, in[2]);
+    if (tri) { /* causal structure; IR_TRI_* equal the runtime's RT_TRI_* */
+      fprintf(o, "  rt_matmul_causal_%s(F(%lld), F(%lld), F(%lld), %lld, %lld, %lld, %lld, %d, "
+                 "%d, %lld, %lld, %d, %d);\n",
+              S, F(id), F(in[0]), F(in[1]), LL(batch), LL(M), LL(N), LL(K), ta, tb, LL(sa),
+              LL(sb), accum, tri);
+      break;
+    }
     fprintf(o, "  rt_matmul_%s(F(%lld), F(%lld), F(%lld), %lld, %lld, %lld, %lld, %d, %d, "
                "%lld, %lld, %d);\n",
             S, F(id), F(in[0]), F(in[1]), LL(batch), LL(M), LL(N), LL(K), ta, tb, LL(sa),
@@ -281,6 +288,27 @@ static int emit_node(const Cg *c, int id) {
             F(id), F(in[0]), F(in[1]), LL(numel(c, in[1]) / lastd(c, in[1])),
             LL(lastd(c, in[1])), dbl(n->fa[0], d1, sizeof d1));
     break;
+  case IR_LM_HEAD_CE:
+  case IR_LM_HEAD_CE_BWD: {
+    /* (x, w, targets, ws) follow dloss and dx's scratch in the backward */
+    int b = n->op == IR_LM_HEAD_CE_BWD, x = in[b];
+    int64_t C = lastd(c, x), N = numel(c, x) / C, V = lastd(c, in[b + 3]);
+    if (b)
+      fprintf(o, "  rt_lm_head_ce_bwd_%s(F(%lld), F(%lld), F(%lld), ", S, F(id), F(in[5]),
+              F(in[0]));
+    else
+      fprintf(o, "  rt_lm_head_ce_%s(F(%lld), ", S, F(id));
+    fprintf(o, "F(%lld), F(%lld), I(%lld), %lld, %lld, %lld, %d, F(%lld), %lld);\n", F(x),
+            F(in[b + 1]), F(in[b + 2]), LL(N), LL(C), LL(V), n->ia[0] != 0, F(in[b + 3]),
+            LL(sh(c, in[b + 3])->d[0]));
+    break;
+  }
+  case IR_SCRATCH:
+    fputs("  /* (a planned workspace: no code) */\n", o);
+    break;
+  case IR_AFTER:
+    fprintf(o, "  /* (%%%d as written by %%%d: no code) */\n", in[0], in[1]);
+    break;
   case IR_INPUT:
   case IR_PARAM:
     break;
@@ -292,11 +320,20 @@ static int emit_node(const Cg *c, int id) {
 }
 
 /* Ops that emit no kernel call (no profiler site around them). */
-static int no_code(IrOp op) { return op == IR_RESHAPE || op == IR_INPUT || op == IR_PARAM; }
+static int no_code(IrOp op) {
+  return op == IR_RESHAPE || op == IR_INPUT || op == IR_PARAM || op == IR_SCRATCH ||
+         op == IR_AFTER;
+}
 
 /* Floating-point work of one call, for the profiler's GFLOP/s column. */
 static double node_flops(const Cg *c, int id) {
   const IrNode *n = &c->g->nodes[id];
+  if (n->op == IR_LM_HEAD_CE || n->op == IR_LM_HEAD_CE_BWD) {
+    /* one logits GEMM per row, plus dx and dw GEMMs in the backward */
+    int b = n->op == IR_LM_HEAD_CE_BWD;
+    double v = 2.0 * (double)numel(c, n->in[b]) * (double)lastd(c, n->in[b + 3]);
+    return n->op == IR_LM_HEAD_CE ? v : 3 * v;
+  }
   if (n->op != IR_MATMUL) return 0;
   const IrShape *a = sh(c, n->in[0]), *y = sh(c, id);
   int64_t K = n->ia[0] ? a->d[a->rank - 2] : a->d[a->rank - 1];
@@ -406,6 +443,13 @@ static void emit_model(const Cg *c, int np) {
           LL(g->tokens >= 0 ? off(c, g->tokens) : -1),
           LL(g->targets >= 0 ? off(c, g->targets) : -1),
           LL(g->logits >= 0 ? off(c, g->logits) : -1), LL(g->loss >= 0 ? off(c, g->loss) : -1));
+  if (g->logits < 0 && g->loss >= 0 && g->nodes[g->loss].op == IR_LM_HEAD_CE) {
+    /* fused head: no logits; the sampler computes a row from x and w */
+    const IrNode *h = &g->nodes[g->loss];
+    fprintf(o, "  .head_x_off = %lld,\n  .head_w_off = %lld,\n  .head_c = %lld,\n"
+               "  .head_wt = %d,\n",
+            F(h->in[0]), F(h->in[1]), LL(lastd(c, h->in[0])), h->ia[0] != 0);
+  }
   fprintf(o, "  .forward = forward,\n  .backward = backward,\n");
   fprintf(o, "  .train = {.steps = %lld, .opt = %s, .lr = %s, .momentum = %s,\n"
              "            .beta1 = %s, .beta2 = %s, .eps = %s, .weight_decay = %s,\n",

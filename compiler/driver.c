@@ -56,6 +56,10 @@ int drv_compile(const DrvOpts *o, Drv *d) {
   if (verify(d, o, "the forward passes") < 0) return EXIT_IO;
   if (o->stop == DRV_FORWARD) return EXIT_OK;
 
+  /* default fusion (passes/fuse_lm_head_ce.c): no [B*T, V] logits in
+   * training; FTC_NO_FUSE_LM_HEAD=1 builds the unfused step (A/B checks) */
+  const char *nf = getenv("FTC_NO_FUSE_LM_HEAD");
+  if ((!nf || !*nf || !strcmp(nf, "0")) && pass_fuse_lm_head_ce_run(d->g) < 0) return EXIT_IO;
   if (autodiff(d->g, d->diag) < 0 || diag_errors(d->diag) > 0)
     return diag_errors(d->diag) > 0 ? EXIT_INPUT : EXIT_IO;
   if (verify(d, o, "autodiff") < 0) return EXIT_IO;

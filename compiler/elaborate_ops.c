@@ -347,8 +347,11 @@ static Value bi_attention(El *E, Scope *sc, const AstNode *c, Value *a, Span *sp
     v = k < 0 ? -1 : tagged(E, el_op_attr(E, cs, IR_EXPAND, &v, 1, ia, 0, NULL, NULL), grp, path, "v_expanded");
     if (v < 0) return v_err();
   }
+  /* causal with as many queries as keys: scores are only needed on and
+   * below the diagonal, and probs are 0 above it (rt_matmul_causal) */
+  int tri = causal && qs.d[1] == ks.d[1];
   int in[2] = {q, k};
-  int64_t tb[4] = {0, 1, 0, 0};
+  int64_t tb[4] = {0, 1, tri ? IR_TRI_OUT : IR_TRI_NONE, 0};
   int s = tagged(E, el_op_attr(E, cs, IR_MATMUL, in, 2, tb, 0, NULL, NULL), grp, path, "scores");
   if (s < 0) return v_err();
   s = tagged(E, el_op_attr(E, cs, IR_SCALE, &s, 1, NULL, 1.0 / sqrt((double)qs.d[3]), NULL, NULL),
@@ -360,7 +363,8 @@ static Value bi_attention(El *E, Scope *sc, const AstNode *c, Value *a, Span *sp
   if (s < 0) return v_err();
   in[0] = s;
   in[1] = v;
-  int o = tagged(E, el_op(E, cs, IR_MATMUL, in, 2), grp, path, "context");
+  int64_t pa[4] = {0, 0, tri ? IR_TRI_A : IR_TRI_NONE, 0};
+  int o = tagged(E, el_op_attr(E, cs, IR_MATMUL, in, 2, pa, 0, NULL, NULL), grp, path, "context");
   if (o < 0) return v_err();
   o = tagged(E, el_op_attr(E, cs, IR_PERMUTE, &o, 1, NULL, 0, NULL, perm), grp, path, "out");
   return ret(o);

@@ -243,6 +243,7 @@ static void print_attrs(const IrNode *n, FILE *out) {
   case IR_MATMUL:
     if (n->ia[0]) fprintf(out, " ta");
     if (n->ia[1]) fprintf(out, " tb");
+    if (n->ia[2]) fprintf(out, " tri=%s", n->ia[2] == IR_TRI_OUT ? "out" : "a");
     break;
   case IR_SCALE: case IR_FILL: fprintf(out, " s=%.9g", n->fa[0]); break;
   case IR_CAUSAL_MASK: fprintf(out, " fill=%g", n->fa[0]); break;

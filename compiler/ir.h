@@ -42,7 +42,7 @@ int ir_dtype_size(IrDtype t);
 const char *ir_dtype_name(IrDtype t);
 
 #define IR_MAXRANK 6
-#define IR_MAXIN 4
+#define IR_MAXIN 6 /* lm_head_ce_bwd reads six */
 typedef struct IrShape {
   int rank;
   int64_t d[IR_MAXRANK];
@@ -120,6 +120,11 @@ int ir_has_shape_rule(IrOp op);                  /* shape.c has a rule for op */
  * accumulator of the result's shape: y = op(...) + acc (autodiff sums
  * gradient contributions this way; the planner runs them in place). */
 int ir_op_accumulates(IrOp op);
+/* MATMUL ia[2], causal structure of attention (runtime rt_matmul_causal):
+ * IR_TRI_OUT: y = tril(op(a) @ op(b)) over the last two dims (square; 0
+ * above the diagonal); IR_TRI_A: y = op(tril(a)) @ op(b) (a's last two dims
+ * square; its stored upper triangle is ignored). Autodiff keeps them exact. */
+enum { IR_TRI_NONE = 0, IR_TRI_OUT = 1, IR_TRI_A = 2 };
 const char *ir_strdup(IrGraph *g, const char *s);
 int ir_verify(const IrGraph *g, FILE *err);       /* 0 ok */
 void ir_dump(const IrGraph *g, FILE *out);        /* one node per line */

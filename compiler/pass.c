@@ -14,7 +14,7 @@
 /* built-in passes, one file each in compiler/passes/ */
 extern const Pass pass_dce, pass_checkpoint, pass_lora, pass_qlora, pass_zero,
     pass_fuse_optimizer, pass_flash_attention, pass_hift, pass_mixed_precision,
-    pass_accumulate;
+    pass_accumulate, pass_fuse_lm_head_ce;
 
 #define MAXPASSES 64
 #define MAXPARAMS 16
@@ -23,9 +23,9 @@ extern const Pass pass_dce, pass_checkpoint, pass_lora, pass_qlora, pass_zero,
 static const Pass *registry[MAXPASSES] = {
     &pass_checkpoint,     &pass_lora, &pass_qlora,           &pass_zero,
     &pass_fuse_optimizer, &pass_flash_attention, &pass_hift, &pass_mixed_precision,
-    &pass_accumulate,     &pass_dce,
+    &pass_accumulate,     &pass_dce,             &pass_fuse_lm_head_ce,
 };
-static int nregistry = 10;
+static int nregistry = 11;
 
 const Pass *const *pass_list(int *n) {
   *n = nregistry;

@@ -219,6 +219,14 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
     int b = back_view_base(g, g->loss);
     p->last[g->loss] = p->last[b] = last_pos;
   }
+  /* fused head (passes/fuse_lm_head_ce.c): the sampler reads the head's
+   * input x in place of the logits */
+  if (g->logits < 0 && g->loss >= 0 && g->nodes[g->loss].op == IR_LM_HEAD_CE) {
+    int x = g->nodes[g->loss].in[0], b = back_view_base(g, x);
+    int end = p->nfwd > 0 ? p->nfwd - 1 : 0;
+    if (!is_persistent(&g->nodes[b]) && p->last[b] < end) p->last[b] = end;
+    if (!is_persistent(&g->nodes[x]) && p->last[x] < end) p->last[x] = end;
+  }
   if (g->logits >= 0 && !is_persistent(&g->nodes[g->logits])) {
     int b = back_view_base(g, g->logits);
     int end = p->nfwd > 0 ? p->nfwd - 1 : 0;

@@ -124,6 +124,12 @@ static int shape_matmul(IrGraph *g, Diag *d, IrNode *n) {
   if (IN(g, n, 0)->dtype != IN(g, n, 1)->dtype || !is_float(IN(g, n, 0)->dtype))
     return shape_err(d, n, "operands must have the same float dtype, got %s and %s",
                      ir_dtype_name(IN(g, n, 0)->dtype), ir_dtype_name(IN(g, n, 1)->dtype));
+  /* ia[2]: causal structure (ops.def); the triangle must be square */
+  if (n->ia[2] < 0 || n->ia[2] > IR_TRI_A)
+    return shape_err(d, n, "unknown causal structure %lld", (long long)n->ia[2]);
+  if ((n->ia[2] == IR_TRI_OUT && M != N) || (n->ia[2] == IR_TRI_A && M != K))
+    return shape_err(d, n, "causal structure needs a square %s: %s%s @ %s%s",
+                     n->ia[2] == IR_TRI_OUT ? "result" : "first operand", s1, ma, s2, mb);
   n->shape = *a;
   n->shape.d[a->rank - 2] = M;
   n->shape.d[a->rank - 1] = N;
@@ -453,6 +459,60 @@ static int shape_expand_bwd(IrGraph *g, Diag *d, IrNode *n) {
   return 0;
 }
 
+/* ---- fused lm-head + cross-entropy ------------------------------------ */
+
+#define shape_scratch shape_leaf
+
+/* (a, b) -> a: a view of a that orders its readers after b */
+static int shape_after(IrGraph *g, Diag *d, IrNode *n) {
+  (void)d;
+  n->shape = *S(g, n, 0);
+  n->dtype = IN(g, n, 0)->dtype;
+  return 0;
+}
+
+/* Checks (x, w, targets, ws) starting at input i0 and returns V, or -1. */
+static int64_t lm_head_operands(IrGraph *g, Diag *d, IrNode *n, int i0) {
+  char s1[SB], s2[SB];
+  const IrShape *x = S(g, n, i0), *w = S(g, n, i0 + 1), *t = S(g, n, i0 + 2),
+                *ws = S(g, n, i0 + 3);
+  int wt = n->ia[0] != 0;
+  int64_t C = x->d[x->rank - 1];
+  if (x->rank < 2 || w->rank != 2 || w->d[wt ? 1 : 0] != C)
+    return shape_err(d, n, "needs x [..., C] and a weight %s, got %s and %s",
+                     wt ? "[V, C]" : "[C, V]", ir_shape_str(x, s1, SB), ir_shape_str(w, s2, SB));
+  int64_t V = w->d[wt ? 0 : 1];
+  if (ir_numel(t) * C != ir_numel(x) || IN(g, n, i0 + 2)->dtype != IR_I32)
+    return shape_err(d, n, "targets %s must be i32 with one entry per row of %s",
+                     ir_shape_str(t, s1, SB), ir_shape_str(x, s2, SB));
+  if (ws->rank != 2 || ws->d[1] != V)
+    return shape_err(d, n, "workspace %s must be [rows, %lld]", ir_shape_str(ws, s1, SB),
+                     (long long)V);
+  if (!is_float(IN(g, n, i0)->dtype) || IN(g, n, i0)->dtype != IN(g, n, i0 + 1)->dtype)
+    return shape_err(d, n, "x and w must have the same float dtype");
+  return V;
+}
+
+static int shape_lm_head_ce(IrGraph *g, Diag *d, IrNode *n) {
+  if (lm_head_operands(g, d, n, 0) < 0) return -1;
+  n->shape = (IrShape){1, {1}};
+  n->dtype = IN(g, n, 0)->dtype;
+  return 0;
+}
+
+static int shape_lm_head_ce_bwd(IrGraph *g, Diag *d, IrNode *n) {
+  char s1[SB], s2[SB];
+  if (ir_numel(S(g, n, 0)) != 1)
+    return shape_err(d, n, "dloss must be a scalar, got %s", ir_shape_str(S(g, n, 0), s1, SB));
+  if (lm_head_operands(g, d, n, 1) < 0) return -1;
+  if (!same_shape(S(g, n, 5), S(g, n, 1)))
+    return shape_err(d, n, "dx %s must have x's shape %s", ir_shape_str(S(g, n, 5), s1, SB),
+                     ir_shape_str(S(g, n, 1), s2, SB));
+  n->shape = *S(g, n, 2);
+  n->dtype = IN(g, n, 2)->dtype;
+  return 0;
+}
+
 /* One rule per op; test_ir checks that no entry is missing. */
 static const ShapeFn shape_fns[IR_OP_COUNT] = {
     [IR_INPUT] = shape_input, [IR_PARAM] = shape_param, [IR_FILL] = shape_fill,
@@ -472,6 +532,8 @@ static const ShapeFn shape_fns[IR_OP_COUNT] = {
     [IR_GELU_BWD] = shape_gelu_bwd, [IR_SILU_BWD] = shape_silu_bwd,
     [IR_SOFTMAX_BWD] = shape_softmax_bwd, [IR_CROSS_ENTROPY_BWD] = shape_cross_entropy_bwd,
     [IR_SLICE_BWD] = shape_slice_bwd, [IR_EXPAND_BWD] = shape_expand_bwd,
+    [IR_LM_HEAD_CE] = shape_lm_head_ce, [IR_SCRATCH] = shape_scratch,
+    [IR_AFTER] = shape_after, [IR_LM_HEAD_CE_BWD] = shape_lm_head_ce_bwd,
 };
 
 int ir_op_accumulates(IrOp op) {

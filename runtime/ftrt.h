@@ -78,9 +78,16 @@ typedef struct rt_model {
   const rt_param *params;
   int nparams;
   int64_t tokens_off, targets_off; /* i32 [batch, seq] */
-  int64_t logits_off;     /* [batch, seq, vocab], valid after forward */
+  int64_t logits_off;     /* [batch, seq, vocab], valid after forward; -1 when
+                             the lm-head is fused with the loss (no logits) */
   int64_t loss_off;       /* scalar, valid after forward */
   rt_step_fn forward;     /* computes loss (and logits) */
+  /* With logits_off = -1 (fused lm-head + cross-entropy), a row's logits
+   * are x[row] @ op(w), computed by the sampler: x [batch*seq, head_c] at
+   * head_x_off (valid after forward), w at head_w_off, stored [vocab,
+   * head_c] when head_wt = 1, else [head_c, vocab]. */
+  int64_t head_x_off, head_w_off, head_c;
+  int head_wt;
   rt_step_fn backward;    /* after forward: writes every trainable grad */
   rt_train_cfg train;
   rt_data_cfg data;

@@ -27,6 +27,13 @@
   void rt_matmul_##S(T *y, const T *a, const T *b, int64_t batch, int64_t M,  \
                      int64_t N, int64_t K, int ta, int tb, int64_t sa,        \
                      int64_t sb, int accumulate);                             \
+  /* rt_matmul with causal structure (tri: RT_TRI_OUT: y = tril(op(a)@op(b)),\
+   * M == N, 0 above the diagonal or y kept there when accumulating;         \
+   * RT_TRI_A: y = op(tril(a)) @ op(b), a stored [M,M], its stored upper     \
+   * part never read; other tri: rt_matmul). Costs about half at M >> 32. */ \
+  void rt_matmul_causal_##S(T *y, const T *a, const T *b, int64_t batch,     \
+                            int64_t M, int64_t N, int64_t K, int ta, int tb, \
+                            int64_t sa, int64_t sb, int accumulate, int tri); \
   /* y[i,:] = table[idx[i],:], idx in [0,V) (checked by the loader) */        \
   void rt_embedding_##S(T *y, const T *table, const int32_t *idx, int64_t n,  \
                         int64_t C);                                           \
@@ -81,6 +88,16 @@
   void rt_cross_entropy_bwd_##S(T *dlogits, const T *dloss,                   \
                                 const T *logits, const int32_t *tgt,          \
                                 int64_t N, int64_t V);                        \
+  /* Fused lm-head + cross-entropy: logits = x[N,C] @ op(w) (wt = 1: w is   \
+   * [V,C], y = x w^T; 0: [C,V]) computed R rows at a time into ws[R,V],    \
+   * never whole; loss as rt_cross_entropy. The backward recomputes each    \
+   * chunk once and writes dx[N,C] and dw (w's shape) from it. */          \
+  void rt_lm_head_ce_##S(T *loss, const T *x, const T *w, const int32_t *tgt, \
+                         int64_t N, int64_t C, int64_t V, int wt, T *ws,      \
+                         int64_t R);                                          \
+  void rt_lm_head_ce_bwd_##S(T *dw, T *dx, const T *dloss, const T *x,        \
+                             const T *w, const int32_t *tgt, int64_t N,       \
+                             int64_t C, int64_t V, int wt, T *ws, int64_t R); \
   /* y = permute(x, perm): shape = x's dims, y's dim i = x's dim perm[i];    \
    * rank <= 8 */                                                            \
   void rt_permute_##S(T *y, const T *x, int rank, const int64_t *shape,       \
@@ -111,6 +128,10 @@
                          int64_t reps, int64_t inner);                        \
   /* sum of squares (for gradient clipping) */                                \
   double rt_sumsq_##S(const T *x, int64_t n);
+
+/* rt_matmul_causal structure codes (the MATMUL node's ia[2], ops.def) */
+#define RT_TRI_OUT 1 /* output lower-triangular */
+#define RT_TRI_A 2   /* operand a (stored) lower-triangular */
 
 RT_KERNELS(float, f32)
 RT_KERNELS(double, f64)

@@ -4,7 +4,8 @@
  * the compiled [batch, seq] token block (the last seq tokens when longer),
  * and the next token is read from the logits at the last context position;
  * the model is causal, so whatever follows that position (zeros) cannot
- * change it. Temperature 0 is greedy; otherwise softmax(logits / T) over the
+ * change it (a fused lm-head stores no logits: that one row is computed
+ * from the head's input and weight). Temperature 0 is greedy; otherwise softmax(logits / T) over the
  * top-k, drawn with a seeded RNG. Byte vocabularies decode to raw bytes. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -19,6 +20,25 @@ static int cand_desc(const void *a, const void *b) {
   const cand *x = a, *y = b;
   if (x->v != y->v) return x->v < y->v ? 1 : -1;
   return x->i - y->i; /* ties: lower id first, deterministic */
+}
+
+/* Fused lm-head (logits_off < 0): the logits of one row, x[row] @ op(w),
+ * into out[V] (the training step never stores them). */
+static void head_row(const rt_run *r, int64_t row, void *out) {
+  const rt_model *m = r->m;
+  const int64_t V = m->data.vocab, C = m->head_c;
+  const int f64 = m->dtype == RT_F64;
+  const unsigned char *xb = (const unsigned char *)rt_at(r, m->head_x_off) + row * C * r->esz;
+  const unsigned char *wb = rt_at(r, m->head_w_off);
+#define AT(p, i) (f64 ? ((const double *)(p))[i] : (double)((const float *)(p))[i])
+  for (int64_t v = 0; v < V; v++) {
+    double s = 0;
+    for (int64_t c = 0; c < C; c++)
+      s += AT(xb, c) * (m->head_wt ? AT(wb, v * C + c) : AT(wb, c * V + v));
+    if (f64) ((double *)out)[v] = s;
+    else ((float *)out)[v] = (float)s;
+  }
+#undef AT
 }
 
 static int pick(const rt_run *r, const void *logits, int V, cand *c, rt_rng *g) {
@@ -54,6 +74,7 @@ int rt_cmd_sample(const rt_model *m, const rt_opts *o) {
   int rc = 1;
   int32_t *ctx = NULL;
   cand *c = NULL;
+  void *row = NULL;
   if (rt_run_open(&r, m, o) != 0) goto done;
   if (rt_setup_weights(&r, 1) != 0) goto done;
   const int V = m->data.vocab, T = m->data.seq, B = m->data.batch;
@@ -65,7 +86,8 @@ int rt_cmd_sample(const rt_model *m, const rt_opts *o) {
   int64_t plen = (int64_t)strlen(prompt), cap = plen + (o->ntokens > 0 ? o->ntokens : 0);
   ctx = rt_xmalloc((size_t)cap * sizeof *ctx, "sample context");
   c = rt_xmalloc((size_t)V * sizeof *c, "sample candidates");
-  if (!ctx || !c) goto done;
+  row = rt_xmalloc((size_t)V * sizeof(double), "sample logits row");
+  if (!ctx || !c || !row) goto done;
   for (int64_t i = 0; i < plen; i++) ctx[i] = (unsigned char)prompt[i];
   rt_rng g;
   rt_rng_seed(&g, o->sample_seed);
@@ -79,8 +101,13 @@ int rt_cmd_sample(const rt_model *m, const rt_opts *o) {
     memcpy(tokens, ctx + start, sizeof(int32_t) * (size_t)w);
     memset(tokens + w, 0, sizeof(int32_t) * (size_t)(T - w));
     m->forward(&r.ctx, r.arena.mem);
-    const unsigned char *lg = (const unsigned char *)rt_at(&r, m->logits_off) +
-                              (size_t)(w - 1) * (size_t)V * r.esz;
+    const unsigned char *lg;
+    if (m->logits_off >= 0) {
+      lg = (const unsigned char *)rt_at(&r, m->logits_off) + (size_t)(w - 1) * (size_t)V * r.esz;
+    } else {
+      head_row(&r, w - 1, row);
+      lg = row;
+    }
     int tok = pick(&r, lg, V, c, &g);
     ctx[n++] = tok;
     emit(tok);
@@ -91,6 +118,7 @@ int rt_cmd_sample(const rt_model *m, const rt_opts *o) {
 done:
   free(ctx);
   free(c);
+  free(row);
   rt_run_close(&r);
   return rc;
 }

@@ -31,8 +31,15 @@ static int check_model(const rt_model *m) {
   }
   if (check_range(m, "tokens", m->tokens_off, bt * 4) ||
       check_range(m, "targets", m->targets_off, bt * 4) ||
-      check_range(m, "logits", m->logits_off, bt * m->data.vocab * (int64_t)es) ||
       check_range(m, "loss", m->loss_off, (int64_t)es))
+    return -1;
+  /* the logits, or (fused head) what the sampler computes them from */
+  if (m->logits_off >= 0
+          ? check_range(m, "logits", m->logits_off, bt * m->data.vocab * (int64_t)es)
+          : m->head_c <= 0 ||
+                check_range(m, "head input", m->head_x_off, bt * m->head_c * (int64_t)es) ||
+                check_range(m, "head weight", m->head_w_off,
+                            m->head_c * m->data.vocab * (int64_t)es))
     return -1;
   for (int i = 0; i < m->nparams; i++) {
     const rt_param *p = &m->params[i];

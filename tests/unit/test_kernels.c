@@ -125,6 +125,56 @@ static void t_matmul(void) {
     }
 }
 
+/* rt_matmul_causal against the same reference with the triangle applied:
+ * RT_TRI_OUT keeps only j <= i of the product (0 above, or the accumulator);
+ * RT_TRI_A reads only the stored lower triangle of a (NaN above proves it).
+ * Sizes straddle the 32-row block: 1, 7, 33, 65, 130. */
+static void t_matmul_causal(void) {
+  const int64_t Ts[] = {1, 7, 33, 65, 130}, Ds[] = {1, 5, 64};
+  for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++)
+    for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++)
+      for (int v = 0; v < 32; v++) {
+        int64_t Tn = Ts[ti], D = Ds[di], B = (v & 16) ? 3 : 1;
+        int ta = v & 1, tb = (v >> 1) & 1, acc = (v >> 2) & 1;
+        int tri = (v >> 3) & 1 ? RT_TRI_A : RT_TRI_OUT;
+        int64_t M = Tn, N = tri == RT_TRI_OUT ? Tn : D, K = tri == RT_TRI_OUT ? D : Tn;
+        int shared = B > 1 && tb; /* exercise sb = 0 too */
+        ctx("T=%lld D=%lld B=%lld ta=%d tb=%d acc=%d tri=%d shared_b=%d", (long long)Tn,
+            (long long)D, (long long)B, ta, tb, acc, tri, shared);
+        int64_t sa = M * K, sb = shared ? 0 : K * N;
+        double *a = rnd(B * M * K, -1, 1), *b = rnd(shared ? K * N : B * K * N, -1, 1);
+        double *y0 = rnd(B * M * N, -1, 1), *ref = dup64(y0, B * M * N);
+        for (int64_t bi = 0; bi < B; bi++)
+          for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+              double s = 0;
+              for (int64_t p = 0; p < K; p++) {
+                /* stored a[r][c]: r = p, c = i when transposed */
+                int64_t r = ta ? p : i, c = ta ? i : p, ld = ta ? M : K;
+                double av = tri == RT_TRI_A && c > r ? 0 : a[bi * sa + r * ld + c];
+                double bv = tb ? b[bi * sb + j * K + p] : b[bi * sb + p * N + j];
+                s += av * bv;
+              }
+              double *o = &ref[(bi * M + i) * N + j];
+              if (tri == RT_TRI_OUT && j > i) *o = acc ? *o : 0;
+              else *o = (acc ? *o : 0) + s;
+            }
+        if (tri == RT_TRI_A) /* never read */
+          for (int64_t bi = 0; bi < B; bi++)
+            for (int64_t r = 0; r < M; r++)
+              for (int64_t c = r + 1; c < K; c++) a[bi * sa + r * K + c] = NAN;
+        double *y = dup64(y0, B * M * N);
+        float *yf = f32of(y0, B * M * N);
+        rt_matmul_causal_f64(y, a, b, B, M, N, K, ta, tb, sa, sb, acc, tri);
+        rt_matmul_causal_f32(yf, f32of(a, B * M * K),
+                             f32of(b, shared ? K * N : B * K * N), B, M, N, K, ta, tb,
+                             sa, sb, acc, tri);
+        CMP64("matmul_causal", ref, y, B * M * N, A64, R64);
+        CMP32("matmul_causal", ref, yf, B * M * N, 1e-4, 1e-5);
+        t_free_all();
+      }
+}
+
 static void t_embedding(void) {
   const int64_t cases[][3] = {{1, 1, 1}, {5, 3, 7}, {300, 50, 129}, {64, 1000, 96}};
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -593,6 +643,7 @@ int main(void) {
   t_fill_copy_scale();
   t_binary();
   t_matmul();
+  t_matmul_causal();
   t_embedding();
   t_norms();
   t_activations();

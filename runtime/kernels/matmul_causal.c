@@ -1,0 +1,53 @@
+/* runtime/kernels/matmul_causal.c -- batched matrix products with causal
+ * (lower-triangular) structure, for attention.
+ *
+ * The idea: in causal attention, scores are only needed on and below the
+ * diagonal and probabilities are zero above it, so each product is cut into
+ * row blocks of RT_CAUSAL_BLK rows and only the rectangle a block needs
+ * goes to BLAS (about half the FLOPs at T >> block). Diagonal blocks go
+ * through a small scratch block, so the result is exactly
+ *   RT_TRI_OUT: y = tril(op(a) @ op(b))     (M == N; above the diagonal 0,
+ *               or y unchanged there when accumulating)
+ *   RT_TRI_A:   y = op(tril(a)) @ op(b)     (a stored [M,M]; its stored
+ *               upper triangle is never read)
+ * Threads: OpenMP over the batch (batch * heads), BLAS single-threaded as
+ * in matmul.c. */
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+#include "kern.h"
+
+/* Rows per block: small enough to skip most of the upper triangle, big
+ * enough that each BLAS call still runs near full speed. */
+#define RT_CAUSAL_BLK 32
+
+/* gemm with an explicit output leading dimension (sub-blocks of y). */
+static inline void gemmx_f32(int ta, int tb, int64_t M, int64_t N, int64_t K,
+                             const float *a, int64_t lda, const float *b,
+                             int64_t ldb, float beta, float *y, int64_t ldy) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
+              (blasint)K, 1.0f, a, (blasint)lda, b, (blasint)ldb, beta, y,
+              (blasint)ldy);
+}
+
+static inline void gemmx_f64(int ta, int tb, int64_t M, int64_t N, int64_t K,
+                             const double *a, int64_t lda, const double *b,
+                             int64_t ldb, double beta, double *y, int64_t ldy) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
+              (blasint)K, 1.0, a, (blasint)lda, b, (blasint)ldb, beta, y,
+              (blasint)ldy);
+}
+
+#define T float
+#define S f32
+#include "matmul_causal_tmpl.h"
+#undef T
+#undef S
+
+#define T double
+#define S f64
+#include "matmul_causal_tmpl.h"
+#undef T
+#undef S
