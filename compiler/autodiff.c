@@ -453,24 +453,24 @@ static int grad_expand(Ad *ad, int y, int dy) {
   return acc(ad, x, bnode(ad, IR_EXPAND_BWD, &dy, 1, shp(ad, x), ia, 0));
 }
 
-/* The fused lm-head + cross-entropy (passes/fuse_lm_head_ce.c): one node
- * recomputes the logits R rows at a time in a fresh workspace and writes dw
- * (its output) and dx (a scratch of x's shape, read through AFTER so every
- * reader runs after it). One recomputing GEMM per chunk feeds both. */
+/* The fused lm-head + cross-entropy (passes/fuse_lm_head_ce.c) is the
+ * loss, so its incoming gradient is the seed 1 and its forward already
+ * wrote dx and dw into its scratch inputs: the contributions are views of
+ * those, ordered after it (AFTER). Any other dy would be an internal error. */
 static int grad_lm_head_ce(Ad *ad, int y, int dy) {
-  const IrNode *n = &ad->g->nodes[y];
-  int x = n->in[0], w = n->in[1], t = n->in[2];
-  int64_t ia[4] = {n->ia[0], 0, 0, 0};
-  IrShape wss = *shp(ad, n->in[3]), xs = *shp(ad, x), ws = *shp(ad, w);
-  int scr = bnode(ad, IR_SCRATCH, NULL, 0, &wss, NULL, 0);
-  int dxs = scr < 0 ? -1 : bnode(ad, IR_SCRATCH, NULL, 0, &xs, NULL, 0);
-  if (dxs < 0) return -1;
-  int in[6] = {dy, x, w, t, scr, dxs};
-  int dw = bnode(ad, IR_LM_HEAD_CE_BWD, in, 6, &ws, ia, 0);
-  int dx = dw < 0 ? -1 : b2(ad, IR_AFTER, dxs, dw, &xs);
-  if (dx < 0) return -1;
-  if (wants(ad, w) && acc(ad, w, dw) < 0) return -1;
-  if (wants(ad, x) && acc(ad, x, dx) < 0) return -1;
+  const IrNode *n = &ad->g->nodes[y], *s = &ad->g->nodes[dy];
+  int x = n->in[0], w = n->in[1], dxs = n->in[4], dws = n->in[5], frozen = n->ia[1] != 0;
+  if (y != ad->g->loss || s->op != IR_FILL || s->fa[0] != 1.0) {
+    diag_at(ad->d, DIAG_ERROR, n->span, "internal: the fused lm-head is not the loss");
+    return -1;
+  }
+  if (wants(ad, w) && frozen) {
+    diag_at(ad->d, DIAG_ERROR, n->span, "internal: the fused lm-head's weight was frozen");
+    return -1;
+  }
+  IrShape xs = *shp(ad, x), ws = *shp(ad, dws);
+  if (wants(ad, w) && acc(ad, w, b2(ad, IR_AFTER, dws, y, &ws)) < 0) return -1;
+  if (wants(ad, x) && acc(ad, x, b2(ad, IR_AFTER, dxs, y, &xs)) < 0) return -1;
   return 0;
 }
 

@@ -288,19 +288,16 @@ static int emit_node(const Cg *c, int id) {
             F(id), F(in[0]), F(in[1]), LL(numel(c, in[1]) / lastd(c, in[1])),
             LL(lastd(c, in[1])), dbl(n->fa[0], d1, sizeof d1));
     break;
-  case IR_LM_HEAD_CE:
-  case IR_LM_HEAD_CE_BWD: {
-    /* (x, w, targets, ws) follow dloss and dx's scratch in the backward */
-    int b = n->op == IR_LM_HEAD_CE_BWD, x = in[b];
-    int64_t C = lastd(c, x), N = numel(c, x) / C, V = lastd(c, in[b + 3]);
-    if (b)
-      fprintf(o, "  rt_lm_head_ce_bwd_%s(F(%lld), F(%lld), F(%lld), ", S, F(id), F(in[5]),
-              F(in[0]));
-    else
-      fprintf(o, "  rt_lm_head_ce_%s(F(%lld), ", S, F(id));
-    fprintf(o, "F(%lld), F(%lld), I(%lld), %lld, %lld, %lld, %d, F(%lld), %lld);\n", F(x),
-            F(in[b + 1]), F(in[b + 2]), LL(N), LL(C), LL(V), n->ia[0] != 0, F(in[b + 3]),
-            LL(sh(c, in[b + 3])->d[0]));
+  case IR_LM_HEAD_CE: {
+    /* the gradients only when a backward follows (rt_ctx.no_grads) */
+    int64_t C = lastd(c, in[0]), N = numel(c, in[0]) / C, V = lastd(c, in[3]);
+    fprintf(o, "  rt_lm_head_ce_%s(F(%lld), ctx->no_grads ? NULL : F(%lld), ", S, F(id),
+            F(in[4]));
+    if (n->ia[1]) fputs("NULL, ", o);
+    else fprintf(o, "ctx->no_grads ? NULL : F(%lld), ", F(in[5]));
+    fprintf(o, "F(%lld), F(%lld), I(%lld), %lld, %lld, %lld, %d, F(%lld), %lld);\n", F(in[0]),
+            F(in[1]), F(in[2]), LL(N), LL(C), LL(V), n->ia[0] != 0, F(in[3]),
+            LL(sh(c, in[3])->d[0]));
     break;
   }
   case IR_SCRATCH:
@@ -328,12 +325,8 @@ static int no_code(IrOp op) {
 /* Floating-point work of one call, for the profiler's GFLOP/s column. */
 static double node_flops(const Cg *c, int id) {
   const IrNode *n = &c->g->nodes[id];
-  if (n->op == IR_LM_HEAD_CE || n->op == IR_LM_HEAD_CE_BWD) {
-    /* one logits GEMM per row, plus dx and dw GEMMs in the backward */
-    int b = n->op == IR_LM_HEAD_CE_BWD;
-    double v = 2.0 * (double)numel(c, n->in[b]) * (double)lastd(c, n->in[b + 3]);
-    return n->op == IR_LM_HEAD_CE ? v : 3 * v;
-  }
+  if (n->op == IR_LM_HEAD_CE) /* logits, dx and dw GEMMs (training) */
+    return 6.0 * (double)numel(c, n->in[0]) * (double)lastd(c, n->in[3]);
   if (n->op != IR_MATMUL) return 0;
   const IrShape *a = sh(c, n->in[0]), *y = sh(c, id);
   int64_t K = n->ia[0] ? a->d[a->rank - 2] : a->d[a->rank - 1];

@@ -494,22 +494,14 @@ static int64_t lm_head_operands(IrGraph *g, Diag *d, IrNode *n, int i0) {
 }
 
 static int shape_lm_head_ce(IrGraph *g, Diag *d, IrNode *n) {
+  char s1[SB], s2[SB];
   if (lm_head_operands(g, d, n, 0) < 0) return -1;
+  IrShape dw = n->ia[1] ? (IrShape){1, {1}} : *S(g, n, 1);
+  if (!same_shape(S(g, n, 4), S(g, n, 0)) || !same_shape(S(g, n, 5), &dw))
+    return shape_err(d, n, "gradient buffers %s and %s must be shaped like x and w",
+                     ir_shape_str(S(g, n, 4), s1, SB), ir_shape_str(S(g, n, 5), s2, SB));
   n->shape = (IrShape){1, {1}};
   n->dtype = IN(g, n, 0)->dtype;
-  return 0;
-}
-
-static int shape_lm_head_ce_bwd(IrGraph *g, Diag *d, IrNode *n) {
-  char s1[SB], s2[SB];
-  if (ir_numel(S(g, n, 0)) != 1)
-    return shape_err(d, n, "dloss must be a scalar, got %s", ir_shape_str(S(g, n, 0), s1, SB));
-  if (lm_head_operands(g, d, n, 1) < 0) return -1;
-  if (!same_shape(S(g, n, 5), S(g, n, 1)))
-    return shape_err(d, n, "dx %s must have x's shape %s", ir_shape_str(S(g, n, 5), s1, SB),
-                     ir_shape_str(S(g, n, 1), s2, SB));
-  n->shape = *S(g, n, 2);
-  n->dtype = IN(g, n, 2)->dtype;
   return 0;
 }
 
@@ -533,7 +525,7 @@ static const ShapeFn shape_fns[IR_OP_COUNT] = {
     [IR_SOFTMAX_BWD] = shape_softmax_bwd, [IR_CROSS_ENTROPY_BWD] = shape_cross_entropy_bwd,
     [IR_SLICE_BWD] = shape_slice_bwd, [IR_EXPAND_BWD] = shape_expand_bwd,
     [IR_LM_HEAD_CE] = shape_lm_head_ce, [IR_SCRATCH] = shape_scratch,
-    [IR_AFTER] = shape_after, [IR_LM_HEAD_CE_BWD] = shape_lm_head_ce_bwd,
+    [IR_AFTER] = shape_after,
 };
 
 int ir_op_accumulates(IrOp op) {

@@ -99,6 +99,8 @@ typedef struct rt_ctx {
   const rt_model *m;
   unsigned char *arena;
   int threads;
+  int no_grads;           /* 1: no backward follows this forward (eval,
+                             sampling): fused kernels skip gradient work */
 } rt_ctx;
 
 /* The trainer's main: parses flags (see ./trainer --help) and runs the

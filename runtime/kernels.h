@@ -90,14 +90,12 @@
                                 int64_t N, int64_t V);                        \
   /* Fused lm-head + cross-entropy: logits = x[N,C] @ op(w) (wt = 1: w is   \
    * [V,C], y = x w^T; 0: [C,V]) computed R rows at a time into ws[R,V],    \
-   * never whole; loss as rt_cross_entropy. The backward recomputes each    \
-   * chunk once and writes dx[N,C] and dw (w's shape) from it. */          \
-  void rt_lm_head_ce_##S(T *loss, const T *x, const T *w, const int32_t *tgt, \
-                         int64_t N, int64_t C, int64_t V, int wt, T *ws,      \
-                         int64_t R);                                          \
-  void rt_lm_head_ce_bwd_##S(T *dw, T *dx, const T *dloss, const T *x,        \
-                             const T *w, const int32_t *tgt, int64_t N,       \
-                             int64_t C, int64_t V, int wt, T *ws, int64_t R); \
+   * never whole; loss as rt_cross_entropy. Unless dx is NULL it also       \
+   * writes the loss's gradients (seed 1) dx[N,C] and, unless dw is NULL,  \
+   * dw (w's shape), from the same chunks. */                             \
+  void rt_lm_head_ce_##S(T *loss, T *dx, T *dw, const T *x, const T *w,       \
+                         const int32_t *tgt, int64_t N, int64_t C, int64_t V, \
+                         int wt, T *ws, int64_t R);                           \
   /* y = permute(x, perm): shape = x's dims, y's dim i = x's dim perm[i];    \
    * rank <= 8 */                                                            \
   void rt_permute_##S(T *y, const T *x, int rank, const int64_t *shape,       \

@@ -94,6 +94,7 @@ int rt_cmd_sample(const rt_model *m, const rt_opts *o) {
   int32_t *tokens = rt_at(&r, m->tokens_off), *targets = rt_at(&r, m->targets_off);
   memset(tokens, 0, sizeof(int32_t) * (size_t)B * (size_t)T);
   memset(targets, 0, sizeof(int32_t) * (size_t)B * (size_t)T);
+  r.ctx.no_grads = 1; /* forward only */
   fputs(o->prompt ? o->prompt : "", stdout);
   int64_t n = plen;
   for (int64_t k = 0; k < o->ntokens; k++) {

@@ -60,7 +60,7 @@ int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o) {
   if (check_model(m) != 0) return -1;
   if (rt_arena_open(&r->arena, m->plan.arena_bytes) != 0) return -1;
   rt_arena_fill_canary(&r->arena);
-  r->ctx = (rt_ctx){m, r->arena.mem, o->threads};
+  r->ctx = (rt_ctx){m, r->arena.mem, o->threads, 0};
   return 0;
 }
 
@@ -102,11 +102,13 @@ double rt_eval_loss(rt_run *r) {
   if (nb > want) nb = want;
   if (nb == 0) return NAN;
   double sum = 0;
+  r->ctx.no_grads = 1; /* loss only: fused kernels skip the gradients */
   for (int64_t b = 0; b < nb; b++) {
     rt_data_val(&r->data, b, rt_at(r, r->m->tokens_off), rt_at(r, r->m->targets_off));
     step_fwd(r);
     sum += rt_loss(r);
   }
+  r->ctx.no_grads = 0;
   return sum / (double)nb;
 }
 

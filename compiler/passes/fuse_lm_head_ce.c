@@ -6,10 +6,13 @@
  * softmax - onehot of the same rows. So the pattern the elaborator builds,
  * CROSS_ENTROPY(RESHAPE(MATMUL(x, w)), targets), becomes one LM_HEAD_CE node
  * that computes R rows of logits at a time into a planned workspace
- * (SCRATCH [R, V]) and keeps only the loss; its gradient rule (autodiff.c)
- * recomputes each chunk once and feeds dx and dw from it. At GPT-2 124M
- * (N = 1024, V = 50257) that replaces a 206 MB activation (plus its
- * gradient pass) by a 51 MB workspace.
+ * (SCRATCH [R, V]), adds their loss terms and, when a backward follows,
+ * turns the chunk into dlogits in place and feeds the dx and dw GEMMs at
+ * once (the loss is the step's output, so its seed gradient is 1: the
+ * gradient is known in the forward). Backward reads dx and dw through
+ * AFTER views (autodiff.c); nothing is recomputed, so the step keeps the
+ * unfused three GEMMs. At GPT-2 124M (N = 1024, V = 50257) a 206 MB
+ * activation and its gradient pass become a 51 MB workspace.
  *
  * It runs by default, after the recipe's forward passes and before
  * autodiff (driver.c), only when the logits have no other reader; then the
@@ -29,6 +32,16 @@ static int users(const IrGraph *g, int id) {
     for (int j = 0; j < g->nodes[i].nin; j++) k += g->nodes[i].in[j] == id;
   }
   return k;
+}
+
+/* A forward workspace node (no code; planned like any temporary). */
+static int scratch(IrGraph *g, Span sp, IrShape shape, IrDtype dt, const char *name) {
+  int id = ir_new(g, IR_SCRATCH, NULL, 0, sp);
+  if (id < 0) return -1;
+  g->nodes[id].shape = shape;
+  g->nodes[id].dtype = dt;
+  g->nodes[id].name = ir_strdup(g, name);
+  return ir_infer(g, NULL, id) < 0 ? -1 : id;
 }
 
 static int is_fp(IrDtype t) { return t == IR_F32 || t == IR_F64; }
@@ -58,17 +71,21 @@ int pass_fuse_lm_head_ce_run(IrGraph *g) {
   int64_t R = (N + 2) / 3;
   if (R > 256) R = 256;
   if (R < 1) R = 1;
+  /* ir_new may move g->nodes: copy what is needed from the pointers */
   Span sp = ce->span;
-  int ws = ir_new(g, IR_SCRATCH, NULL, 0, sp);
-  if (ws < 0) return -1;
-  g->nodes[ws].shape = (IrShape){2, {R, V}};
-  g->nodes[ws].dtype = m->dtype;
-  g->nodes[ws].name = ir_strdup(g, "lm_head.workspace");
-  if (ir_infer(g, NULL, ws) < 0) return -1;
-  int in[4] = {x, w, tg, ws};
-  int f = ir_new(g, IR_LM_HEAD_CE, in, 4, sp);
+  IrDtype dt = m->dtype;
+  int wt = m->ia[1] != 0;
+  int frozen = wn->op == IR_PARAM && !wn->trainable;
+  IrShape xs = xn->shape, wsh = frozen ? (IrShape){1, {1}} : wn->shape;
+  int ws = scratch(g, sp, (IrShape){2, {R, V}}, dt, "lm_head.workspace");
+  int dx = ws < 0 ? -1 : scratch(g, sp, xs, dt, "lm_head.dx");
+  int dw = dx < 0 ? -1 : scratch(g, sp, wsh, dt, "lm_head.dw");
+  if (dw < 0) return -1;
+  int in[6] = {x, w, tg, ws, dx, dw};
+  int f = ir_new(g, IR_LM_HEAD_CE, in, 6, sp);
   if (f < 0) return -1;
-  g->nodes[f].ia[0] = g->nodes[mm].ia[1] != 0;
+  g->nodes[f].ia[0] = wt;
+  g->nodes[f].ia[1] = frozen;
   if (ir_infer(g, NULL, f) < 0) return -1;
   g->nodes[f].name = ir_strdup(g, "loss");
   g->nodes[g->loss].dead = 1;
@@ -90,8 +107,8 @@ static const PassParam params[] = {{0}};
 const Pass pass_fuse_lm_head_ce = {
     .name = "fuse_lm_head_ce",
     .doc = "Fuses the lm-head matmul with the trainer's cross-entropy: logits are computed 256 "
-           "rows at a time in a planned workspace and never stored whole (forward and backward "
-           "recompute per chunk). Runs by default before autodiff when nothing else reads the "
+           "rows at a time in a planned workspace and never stored whole; the gradients are formed "
+           "from each chunk in the same sweep. Runs by default before autodiff when nothing else reads the "
            "logits; naming it is harmless.",
     .params = params,
     .stage = IR_PHASE_FWD,

@@ -2,57 +2,80 @@
  * (included by matmul_causal.c with T and S defined). See matmul_causal.c
  * for the contract; here only the block bookkeeping.
  *
- * op(a) rows r0..r1 start at a + r0 (stored transposed) or a + r0*lda; op(b)
- * columns c.. start at b + c*ldb (transposed) or b + c, and op(b) rows k..
+ * Pointers: op(a) rows i.. start at a + i (stored transposed) or a + i*lda;
+ * op(b) columns j.. at b + j*ldb (transposed) or b + j, and op(b) rows k..
  * at b + k (transposed) or b + k*ldb. `scr` holds one diagonal block. */
 
-/* One product of the batch, y [M,N]. */
-static void L(causal_one)(T *y, const T *a, const T *b, int64_t M, int64_t N,
-                          int64_t K, int ta, int tb, int tri, int accumulate,
-                          T *scr) {
-  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
-  const T beta = accumulate ? (T)1 : (T)0;
+typedef struct {
+  const T *a, *b;
+  T *y;
+  int64_t N, K, lda, ldb;
+  int ta, tb, accumulate;
+  T *scr;
+} L(causal_job);
+
+#define OPA_ROWS(j, i) ((j)->ta ? (j)->a + (i) : (j)->a + (i) * (j)->lda)
+#define OPB_COLS(j, c) ((j)->tb ? (j)->b + (c) * (j)->ldb : (j)->b + (c))
+#define OPB_ROWS(j, k) ((j)->tb ? (j)->b + (k) : (j)->b + (k) * (j)->ldb)
+
+/* RT_TRI_OUT: row blocks of RT_CAUSAL_BLK; block rows r0..r1 need only
+ * columns 0..r1 (zeros above the diagonal unless accumulating). */
+static void L(causal_out)(const L(causal_job) *j, int64_t M) {
+  const int64_t N = j->N;
   for (int64_t r0 = 0; r0 < M; r0 += RT_CAUSAL_BLK) {
     const int64_t r1 = r0 + RT_CAUSAL_BLK < M ? r0 + RT_CAUSAL_BLK : M, m = r1 - r0;
-    T *yb = y + r0 * N;
-    if (tri == RT_TRI_OUT) { /* M == N: columns 0..r1 of these rows */
-      const T *ar = ta ? a + r0 : a + r0 * lda;
-      if (r0 > 0) L(gemmx)(ta, tb, m, r0, K, ar, lda, b, ldb, beta, yb, N);
-      /* the diagonal block goes through scr: its upper part must not land */
-      L(gemmx)(ta, tb, m, m, K, ar, lda, tb ? b + r0 * ldb : b + r0, ldb, (T)0, scr, m);
-      for (int64_t i = 0; i < m; i++) {
-        T *yr = yb + i * N + r0;
-        const T *sr = scr + i * m;
-        if (accumulate)
-          for (int64_t j = 0; j <= i; j++) yr[j] += sr[j];
-        else {
-          for (int64_t j = 0; j <= i; j++) yr[j] = sr[j];
-          for (int64_t j = r0 + i + 1; j < N; j++) yb[i * N + j] = (T)0;
-        }
-      }
+    T *yb = j->y + r0 * N;
+    const T *ar = OPA_ROWS(j, r0);
+    if (!j->accumulate) { /* one call for columns 0..r1, then zero above */
+      L(gemmx)(j->ta, j->tb, m, r1, j->K, ar, j->lda, j->b, j->ldb, (T)0, yb, N);
+      for (int64_t i = 0; i < m; i++)
+        for (int64_t c = r0 + i + 1; c < N; c++) yb[i * N + c] = (T)0;
       continue;
     }
-    /* RT_TRI_A, M == K: copy the stored diagonal block with its upper part
-     * zeroed, so the stored upper triangle of a is never read */
+    if (r0 > 0) L(gemmx)(j->ta, j->tb, m, r0, j->K, ar, j->lda, j->b, j->ldb, (T)1, yb, N);
+    /* accumulating: the diagonal block goes through scr, so its upper
+     * part does not land on y */
+    L(gemmx)(j->ta, j->tb, m, m, j->K, ar, j->lda, OPB_COLS(j, r0), j->ldb, (T)0, j->scr, m);
     for (int64_t i = 0; i < m; i++)
-      for (int64_t j = 0; j < m; j++)
-        scr[i * m + j] = j <= i ? a[(r0 + i) * lda + r0 + j] : (T)0;
-    const T *bd = tb ? b + r0 : b + r0 * ldb; /* op(b) rows r0..r1 */
-    if (!ta) { /* op(a) = a: row i uses k <= i */
-      T bt = beta;
-      if (r0 > 0) {
-        L(gemmx)(0, tb, m, N, r0, a + r0 * lda, lda, b, ldb, beta, yb, N);
-        bt = (T)1;
-      }
-      L(gemmx)(0, tb, m, N, m, scr, m, bd, ldb, bt, yb, N);
-    } else { /* op(a) = a^T: row i uses k >= i */
-      L(gemmx)(1, tb, m, N, m, scr, m, bd, ldb, beta, yb, N);
-      if (r1 < K)
-        L(gemmx)(1, tb, m, N, K - r1, a + r1 * lda + r0, lda,
-                 tb ? b + r1 : b + r1 * ldb, ldb, (T)1, yb, N);
-    }
+      for (int64_t c = 0; c <= i; c++) yb[i * N + r0 + c] += j->scr[i * m + c];
   }
 }
+
+/* RT_TRI_A on output rows i0..i0+n: the part of op(tril(a)) @ op(b) whose
+ * k lies in the same range (the caller adds the rest). Halving keeps the
+ * off-diagonal GEMMs big (one [n/2, n/2] block of a per level). */
+static void L(causal_a)(const L(causal_job) *j, int64_t i0, int64_t n, T beta) {
+  const int64_t N = j->N;
+  T *yr = j->y + i0 * j->N;
+  if (n <= RT_CAUSAL_BLK) {
+    /* the stored diagonal block with its upper part zeroed: the stored
+     * upper triangle of a is never read */
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = 0; c < n; c++)
+        j->scr[i * n + c] = c <= i ? j->a[(i0 + i) * j->lda + i0 + c] : (T)0;
+    L(gemmx)(j->ta, j->tb, n, N, n, j->scr, n, OPB_ROWS(j, i0), j->ldb, beta, yr, N);
+    return;
+  }
+  const int64_t h = n / 2;
+  /* op(a) = a is lower: the bottom rows also use k in the top half;
+   * op(a) = a^T is upper: the top rows also use k in the bottom half.
+   * Either way the full block is a[i0+h.., i0..i0+h] (stored). */
+  const T *blk = j->a + (i0 + h) * j->lda + i0;
+  if (!j->ta) {
+    L(causal_a)(j, i0, h, beta);
+    L(gemmx)(0, j->tb, n - h, N, h, blk, j->lda, OPB_ROWS(j, i0), j->ldb, beta,
+             yr + h * N, N);
+    L(causal_a)(j, i0 + h, n - h, (T)1);
+  } else {
+    L(causal_a)(j, i0, h, beta);
+    L(gemmx)(1, j->tb, h, N, n - h, blk, j->lda, OPB_ROWS(j, i0 + h), j->ldb, (T)1, yr, N);
+    L(causal_a)(j, i0 + h, n - h, beta);
+  }
+}
+
+#undef OPA_ROWS
+#undef OPB_COLS
+#undef OPB_ROWS
 
 void FN(matmul_causal)(T *y, const T *a, const T *b, int64_t batch, int64_t M,
                        int64_t N, int64_t K, int ta, int tb, int64_t sa,
@@ -66,7 +89,9 @@ void FN(matmul_causal)(T *y, const T *a, const T *b, int64_t batch, int64_t M,
 #pragma omp parallel for schedule(static) if (batch > 1)
   for (int64_t i = 0; i < batch; i++) {
     T scr[RT_CAUSAL_BLK * RT_CAUSAL_BLK];
-    L(causal_one)(y + i * M * N, a + i * sa, b + i * sb, M, N, K, ta, tb, tri,
-                  accumulate, scr);
+    L(causal_job) j = {a + i * sa, b + i * sb, y + i * M * N, N, K, ta ? M : K,
+                       tb ? K : N, ta, tb, accumulate, scr};
+    if (tri == RT_TRI_OUT) L(causal_out)(&j, M);
+    else L(causal_a)(&j, 0, M, accumulate ? (T)1 : (T)0);
   }
 }
