@@ -3,14 +3,5 @@
  * instantiated for float and double. */
 #include "kern.h"
 
-#define T float
-#define S f32
-#include "elementwise_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "elementwise_tmpl.h"
-#undef T
-#undef S
+#define KERN_TMPL "elementwise_tmpl.h"
+#include "instantiate.h"

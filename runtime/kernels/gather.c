@@ -2,14 +2,5 @@
  * float and double. */
 #include "kern.h"
 
-#define T float
-#define S f32
-#include "gather_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "gather_tmpl.h"
-#undef T
-#undef S
+#define KERN_TMPL "gather_tmpl.h"
+#include "instantiate.h"

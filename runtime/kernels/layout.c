@@ -2,14 +2,5 @@
  * float and double. */
 #include "kern.h"
 
-#define T float
-#define S f32
-#include "layout_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "layout_tmpl.h"
-#undef T
-#undef S
+#define KERN_TMPL "layout_tmpl.h"
+#include "instantiate.h"

@@ -32,14 +32,5 @@ static inline void gemm_f64(int ta, int tb, int64_t M, int64_t N, int64_t K,
               (blasint)N);
 }
 
-#define T float
-#define S f32
-#include "matmul_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "matmul_tmpl.h"
-#undef T
-#undef S
+#define KERN_TMPL "matmul_tmpl.h"
+#include "instantiate.h"

@@ -44,14 +44,5 @@ static inline void gemmx_f64(int ta, int tb, int64_t M, int64_t N, int64_t K,
               (blasint)ldy);
 }
 
-#define T float
-#define S f32
-#include "matmul_causal_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "matmul_causal_tmpl.h"
-#undef T
-#undef S
+#define KERN_TMPL "matmul_causal_tmpl.h"
+#include "instantiate.h"

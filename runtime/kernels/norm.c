@@ -2,14 +2,5 @@
  * one template, instantiated for float and double. */
 #include "kern.h"
 
-#define T float
-#define S f32
-#include "norm_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "norm_tmpl.h"
-#undef T
-#undef S
+#define KERN_TMPL "norm_tmpl.h"
+#include "instantiate.h"

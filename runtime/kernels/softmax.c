@@ -4,16 +4,6 @@
  * double. */
 #include "kern.h"
 
-#define T float
-#define S f32
-#include "softmax_tmpl.h"
-#include "lm_head_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "softmax_tmpl.h"
-#include "lm_head_tmpl.h"
-#undef T
-#undef S
+#define KERN_TMPL "softmax_tmpl.h"
+#define KERN_TMPL2 "lm_head_tmpl.h"
+#include "instantiate.h"
