@@ -436,10 +436,18 @@ Value el_forward(El *E, Inst *inst, Value *args, Span *spans, int nargs, Span ca
   }
   int first = E->g->n;
   Value ret = {.k = V_NONE};
+  int errors = diag_errors(E->d);
   E->depth++;
   int rc = exec_block(E, &sc, fw->nkids > 1 ? fw->kids[1] : NULL, &ret);
   E->depth--;
-  if (rc < 0) return v_err();
+  if (rc < 0) {
+    /* An error inside a stdlib model's forward points into the module's
+     * file; say which instance got there and from where, innermost first. */
+    if (diag_errors(E->d) > errors && inst->path && inst->path[0])
+      diag_at(E->d, DIAG_NOTE, call_sp, "in '%s' (%s), called here", inst->path,
+              model_name(inst->def));
+    return v_err();
+  }
   if (rc == 0) {
     el_error(E, fw->span, "the forward of '%s' does not return a value", model_name(inst->def));
     return v_err();
