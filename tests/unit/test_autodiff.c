@@ -149,7 +149,7 @@ static void test_gradcheck_zoo(void) {
   snprintf(lib, sizeof lib, "%s/libftrt.a", bd ? bd : FTC_BUILDDIR);
   if (access(lib, R_OK) != 0) {
     printf("FAIL: %s missing: cannot run the gradient check\n", lib);
-    t_fails++;
+    check_failures++;
     return;
   }
   if (bd) setenv("FTC_BUILDDIR", bd, 1);
@@ -165,7 +165,7 @@ static void test_gradcheck_zoo(void) {
   d.g = G;
   d.plan = plan_build(G, &d.r);
   CHECK(d.plan != NULL, "plan failed");
-  if (!d.plan || t_fails) {
+  if (!d.plan || check_failures) {
     ir_graph_free(G);
     return;
   }
@@ -173,7 +173,7 @@ static void test_gradcheck_zoo(void) {
   char dir[] = "/tmp/ftc-test-ad-XXXXXX", exe[64], cmd[256];
   if (!mkdtemp(dir)) {
     printf("FAIL: mkdtemp\n");
-    t_fails++;
+    check_failures++;
   } else {
     snprintf(exe, sizeof exe, "%s/zoo", dir);
     CHECK(build_trainer(&d, exe, NULL, 0) == 0, "building the zoo trainer failed");
@@ -183,7 +183,7 @@ static void test_gradcheck_zoo(void) {
     snprintf(cmd, sizeof cmd, "cat %s/out.txt", dir);
     if (rc != 0) {
       printf("FAIL: zoo gradcheck exit %d:\n", rc);
-      t_fails++;
+      check_failures++;
     }
     if ((rc != 0 || getenv("VERBOSE")) && system(cmd) != 0) printf("(no output)\n");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -199,6 +199,5 @@ int main(void) {
   test_not_needed();
   test_gradcheck_zoo();
   diag_free(D);
-  if (t_fails) printf("%d check(s) failed\n", t_fails);
-  return t_fails ? 1 : 0;
+  return check_exit("test_autodiff");
 }

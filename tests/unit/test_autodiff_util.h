@@ -11,16 +11,7 @@
 #include <string.h>
 #include "back.h"
 
-static int t_fails;
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                              \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-      t_fails++;                                                               \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 static IrGraph *G;
 static Diag *D;

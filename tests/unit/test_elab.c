@@ -365,6 +365,5 @@ int main(void) {
   test_gqa();
   test_llama();
   test_errors();
-  if (failures) printf("%d failure(s)\n", failures);
-  return failures ? 1 : 0;
+  return check_exit("test_elab");
 }

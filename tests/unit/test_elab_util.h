@@ -14,16 +14,7 @@
 #include "config.h"
 #include "ir.h"
 
-static int failures;
-#define CHECK(c, ...)                                                  \
-  do {                                                                 \
-    if (!(c)) {                                                        \
-      failures++;                                                      \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);              \
-      printf(__VA_ARGS__);                                             \
-      printf("\n");                                                    \
-    }                                                                  \
-  } while (0)
+#include "check.h"
 
 typedef struct Elab {
   char dir[64];

@@ -7,16 +7,7 @@
 
 #include "ir.h"
 
-static int failures;
-#define CHECK(c, ...)                                                  \
-  do {                                                                 \
-    if (!(c)) {                                                        \
-      failures++;                                                      \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);              \
-      printf(__VA_ARGS__);                                             \
-      printf("\n");                                                    \
-    }                                                                  \
-  } while (0)
+#include "check.h"
 
 static SrcFile src = {"t.ft", "x = a @ b + c\n", 14, NULL, 0, 0};
 static Span SP = {&src, 1, 5, 1, 10};
@@ -228,6 +219,5 @@ int main(void) {
   test_verify_and_print();
   diag_free(D);
   fclose(diag_file);
-  if (failures) printf("%d failure(s)\n", failures);
-  return failures ? 1 : 0;
+  return check_exit("test_ir");
 }

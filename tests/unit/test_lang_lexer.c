@@ -10,16 +10,7 @@
 
 #include "ast.h"
 
-static int failures;
-#define EXPECT(cond, ...)                                 \
-  do {                                                    \
-    if (!(cond)) {                                        \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
-      printf(__VA_ARGS__);                                \
-      printf("\n");                                       \
-      failures++;                                         \
-    }                                                     \
-  } while (0)
+#include "check.h"
 
 /* Parses `text`; returns the value of its first item (LET) or NULL. */
 static AstNode *value_of(AstCtx *c, const char *text) {
@@ -43,15 +34,15 @@ static void test_numbers(void) {
     Diag *d = diag_new(err, 20);
     AstCtx *c = ast_ctx_new(d, NULL);
     AstNode *v = value_of(c, cases[i].src);
-    EXPECT(diag_errors(d) == 0, "%s: unexpected diagnostics", cases[i].src);
-    EXPECT(v && v->kind == cases[i].kind, "%s: kind", cases[i].src);
+    CHECK(diag_errors(d) == 0, "%s: unexpected diagnostics", cases[i].src);
+    CHECK(v && v->kind == cases[i].kind, "%s: kind", cases[i].src);
     if (v && v->kind == AST_INT)
-      EXPECT(v->ival == cases[i].ival, "%s: ival %lld, want %lld", cases[i].src,
+      CHECK(v->ival == cases[i].ival, "%s: ival %lld, want %lld", cases[i].src,
              (long long)v->ival, cases[i].ival);
     if (v && v->kind == AST_FLOAT)
-      EXPECT(fabs(v->fval - cases[i].fval) < 1e-15, "%s: fval %g", cases[i].src, v->fval);
+      CHECK(fabs(v->fval - cases[i].fval) < 1e-15, "%s: fval %g", cases[i].src, v->fval);
     if (v) /* the literal's span: from column 5 to the end */
-      EXPECT(v->span.line == 1 && v->span.col == 5 &&
+      CHECK(v->span.line == 1 && v->span.col == 5 &&
                  v->span.end_col == (int)strlen(cases[i].src) + 1,
              "%s: span %d:%d-%d:%d", cases[i].src, v->span.line, v->span.col,
              v->span.end_line, v->span.end_col);
@@ -81,10 +72,10 @@ static void test_bad_literals(void) {
     fclose(err);
     char want[64];
     snprintf(want, sizeof want, "t.ft:1:%d: error: ", cases[i].col);
-    EXPECT(diag_errors(d) == 1, "%s: %d diagnostics, want 1:\n%s", cases[i].src,
+    CHECK(diag_errors(d) == 1, "%s: %d diagnostics, want 1:\n%s", cases[i].src,
            diag_errors(d), buf);
-    EXPECT(buf && strncmp(buf, want, strlen(want)) == 0, "%s: got '%s'", cases[i].src, buf);
-    EXPECT(buf && strstr(buf, cases[i].msg), "%s: message lacks '%s': %s", cases[i].src,
+    CHECK(buf && strncmp(buf, want, strlen(want)) == 0, "%s: got '%s'", cases[i].src, buf);
+    CHECK(buf && strstr(buf, cases[i].msg), "%s: message lacks '%s': %s", cases[i].src,
            cases[i].msg, buf);
     ast_ctx_free(c);
     diag_free(d);
@@ -96,21 +87,21 @@ static void test_strings_and_spans(void) {
   Diag *d = diag_new(stderr, 20);
   AstCtx *c = ast_ctx_new(d, NULL);
   AstNode *v = value_of(c, "x = \"a\\tb\\n\\\\\\\"\"");
-  EXPECT(v && v->kind == AST_STRING && !strcmp(v->str, "a\tb\n\\\""), "escapes");
+  CHECK(v && v->kind == AST_STRING && !strcmp(v->str, "a\tb\n\\\""), "escapes");
   /* precedence: unary - > @ > * / > + - */
   v = value_of(c, "x = a + -b @ c * d");
-  EXPECT(v && v->kind == AST_BINOP && !strcmp(v->name, "+"), "top is +");
+  CHECK(v && v->kind == AST_BINOP && !strcmp(v->name, "+"), "top is +");
   AstNode *mul = v ? v->kids[1] : NULL;
-  EXPECT(mul && !strcmp(mul->name, "*"), "then *");
+  CHECK(mul && !strcmp(mul->name, "*"), "then *");
   AstNode *mm = mul ? mul->kids[0] : NULL;
-  EXPECT(mm && !strcmp(mm->name, "@") && mm->kids[0]->kind == AST_UNOP, "(-b) @ c");
-  EXPECT(mul && mul->span.col == 9 && mul->span.end_col == 19, "span of -b @ c * d: %d-%d",
+  CHECK(mm && !strcmp(mm->name, "@") && mm->kids[0]->kind == AST_UNOP, "(-b) @ c");
+  CHECK(mul && mul->span.col == 9 && mul->span.end_col == 19, "span of -b @ c * d: %d-%d",
          mul ? mul->span.col : 0, mul ? mul->span.end_col : 0);
   /* multi-line span */
   v = value_of(c, "x = f(1,\n      2)");
-  EXPECT(v && v->span.line == 1 && v->span.col == 5 && v->span.end_line == 2 &&
+  CHECK(v && v->span.line == 1 && v->span.col == 5 && v->span.end_line == 2 &&
              v->span.end_col == 9, "call span");
-  EXPECT(diag_errors(d) == 0, "no errors expected");
+  CHECK(diag_errors(d) == 0, "no errors expected");
   ast_ctx_free(c);
   diag_free(d);
 }
@@ -119,5 +110,5 @@ int main(void) {
   test_numbers();
   test_bad_literals();
   test_strings_and_spans();
-  return failures ? 1 : 0;
+  return check_exit("test_lang_lexer");
 }

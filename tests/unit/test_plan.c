@@ -171,6 +171,5 @@ int main(void) {
   test_mlp_plan();
   test_state_slots();
   diag_free(D);
-  if (t_fails) printf("%d check(s) failed\n", t_fails);
-  return t_fails ? 1 : 0;
+  return check_exit("test_plan");
 }

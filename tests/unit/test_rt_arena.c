@@ -24,6 +24,5 @@ int main(void) {
   CHECK(rt_arena_open(&a, 0) == 0 && rt_arena_high_water(&a) == 0, "empty arena");
   rt_arena_close(&a);
   CHECK(rt_proc_kib("VmHWM") > 0, "peak RSS readable");
-  printf("%s\n", fails ? "test_rt_arena: FAILED" : "test_rt_arena: ok");
-  return fails ? 1 : 0;
+  return check_exit("test_rt_arena");
 }

@@ -122,6 +122,5 @@ int main(void) {
   free(s);
 
   tmp_cleanup();
-  printf("%s\n", fails ? "test_rt_data: FAILED" : "test_rt_data: ok");
-  return fails ? 1 : 0;
+  return check_exit("test_rt_data");
 }

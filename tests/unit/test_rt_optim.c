@@ -107,6 +107,5 @@ int main(void) {
   CHECK(fabs(mean) < 0.03 && fabs(var - 1) < 0.05, "normal mean %g var %g", mean, var);
   CHECK(umin >= 0 && umax < 1 && umin < 0.01 && umax > 0.99, "uniform range");
 
-  printf("%s\n", fails ? "test_rt_optim: FAILED" : "test_rt_optim: ok");
-  return fails ? 1 : 0;
+  return check_exit("test_rt_optim");
 }

@@ -156,6 +156,5 @@ int main(void) {
   CHECK(rt_st_write(tp("no/such/dir/x.safetensors"), t, 1, NULL, 0) != 0, "bad directory");
 
   tmp_cleanup();
-  printf("%s\n", fails ? "test_rt_safetensors: FAILED" : "test_rt_safetensors: ok");
-  return fails ? 1 : 0;
+  return check_exit("test_rt_safetensors");
 }

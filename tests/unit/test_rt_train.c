@@ -161,7 +161,7 @@ int main(void) {
   }
   CHECK(run_main(m, "eval", "--init", mb, NULL) == 0, "model.safetensors loads back");
 
-  /* gradcheck: float32 with loose tolerance, float64 tight, broken fails. */
+  /* gradcheck: float32 with loose tolerance, float64 tight, broken check_failures. */
   CHECK(run_main(m, "gradcheck", NULL) == 0, "gradcheck f32");
   bigram_setup(RT_F64, text, dA);
   CHECK(run_main(m, "gradcheck", "--tol", "1e-6", NULL) == 0, "gradcheck f64");
@@ -189,6 +189,5 @@ int main(void) {
   CHECK(na == 12 && la[11] < la[0], "sgd lowers the loss");
 
   tmp_cleanup();
-  printf("%s\n", fails ? "test_rt_train: FAILED" : "test_rt_train: ok");
-  return fails ? 1 : 0;
+  return check_exit("test_rt_train");
 }

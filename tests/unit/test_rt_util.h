@@ -15,16 +15,7 @@
 
 #include "ftrt.h"
 
-static int fails;
-#define CHECK(cond, ...)                                                      \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      fails++;                                                                \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                  \
-      printf(__VA_ARGS__);                                                    \
-      printf("\n");                                                           \
-    }                                                                         \
-  } while (0)
+#include "check.h"
 
 static char tmp_root[256];
 
