@@ -13,21 +13,7 @@
 #include <time.h>
 #include "kernels.h"
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static float *buf(int64_t n) {
-  float *p = malloc((size_t)n * sizeof(float));
-  if (!p) {
-    fprintf(stderr, "bench_gemm: out of memory\n");
-    exit(3);
-  }
-  for (int64_t i = 0; i < n; i++) p[i] = (float)((i * 7919 % 1000) / 500.0 - 1.0);
-  return p;
-}
+#include "bench_util.h"
 
 typedef struct Shape {
   const char *name;
