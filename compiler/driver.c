@@ -59,7 +59,7 @@ int drv_compile(const DrvOpts *o, Drv *d) {
   /* default fusion (passes/fuse_lm_head_ce.c): no [B*T, V] logits in
    * training; FTC_NO_FUSE_LM_HEAD=1 builds the unfused step (A/B checks) */
   const char *nf = getenv("FTC_NO_FUSE_LM_HEAD");
-  if ((!nf || !*nf || !strcmp(nf, "0")) && pass_fuse_lm_head_ce_run(d->g) < 0) return EXIT_IO;
+  if ((!nf || !*nf || !strcmp(nf, "0")) && pass_fuse_lm_head_ce_run(d->g, LM_HEAD_ROWS) < 0) return EXIT_IO;
   if (autodiff(d->g, d->diag) < 0 || diag_errors(d->diag) > 0)
     return diag_errors(d->diag) > 0 ? EXIT_INPUT : EXIT_IO;
   if (verify(d, o, "autodiff") < 0) return EXIT_IO;

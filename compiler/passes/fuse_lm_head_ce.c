@@ -46,7 +46,7 @@ static int scratch(IrGraph *g, Span sp, IrShape shape, IrDtype dt, const char *n
 
 static int is_fp(IrDtype t) { return t == IR_F32 || t == IR_F64; }
 
-int pass_fuse_lm_head_ce_run(IrGraph *g) {
+int pass_fuse_lm_head_ce_run(IrGraph *g, int64_t rows) {
   if (g->loss < 0 || g->nodes[g->loss].op != IR_CROSS_ENTROPY) return 0;
   const IrNode *ce = &g->nodes[g->loss];
   int lf = ce->in[0], tg = ce->in[1];
@@ -65,11 +65,13 @@ int pass_fuse_lm_head_ce_run(IrGraph *g) {
     return 0;
   int64_t V = m->shape.d[m->shape.rank - 1];
   int64_t N = ir_numel(&xn->shape) / xn->shape.d[xn->shape.rank - 1];
-  /* Rows per chunk: 256 keeps each chunk GEMM large (M = 256 split over the
-   * threads) while the workspace stays a fraction of the logits; tiny
-   * shapes still get three chunks so the seams are exercised. */
+  /* Rows per chunk (LM_HEAD_ROWS by default): every chunk streams all of w
+   * through the forward and dx GEMMs, so fewer, larger chunks read w less
+   * often (bench/kernels/bench_lm_head.c: 512 rows is ~10% faster than 256
+   * at GPT-2's vocab) while the workspace stays a fraction of the logits;
+   * tiny shapes still get three chunks so the seams are exercised. */
   int64_t R = (N + 2) / 3;
-  if (R > 256) R = 256;
+  if (R > rows) R = rows;
   if (R < 1) R = 1;
   /* ir_new may move g->nodes: copy what is needed from the pointers */
   Span sp = ce->span;
@@ -97,17 +99,24 @@ int pass_fuse_lm_head_ce_run(IrGraph *g) {
 }
 
 static int run(IrGraph *g, const PassArgs *a, Diag *d) {
-  (void)a;
-  (void)d;
-  return pass_fuse_lm_head_ce_run(g) < 0 ? -1 : 0;
+  int64_t rows = pass_int(a, "rows");
+  if (rows < 1) {
+    diag_at(d, DIAG_ERROR, pass_span(a), "fuse_lm_head_ce: rows must be at least 1, not %lld",
+            (long long)rows);
+    return -1;
+  }
+  return pass_fuse_lm_head_ce_run(g, rows) < 0 ? -1 : 0;
 }
 
-static const PassParam params[] = {{0}};
+static const PassParam params[] = {
+    {"rows", PP_INT, LM_HEAD_ROWS_STR,
+     "logit rows per chunk: the workspace is rows x vocab; larger chunks read the weight less often"},
+    {0}};
 
 const Pass pass_fuse_lm_head_ce = {
     .name = "fuse_lm_head_ce",
-    .doc = "Fuses the lm-head matmul with the trainer's cross-entropy: logits are computed 256 "
-           "rows at a time in a planned workspace and never stored whole; the gradients are formed "
+    .doc = "Fuses the lm-head matmul with the trainer's cross-entropy: logits are computed `rows` "
+           "at a time in a planned workspace and never stored whole; the gradients are formed "
            "from each chunk in the same sweep. Runs by default before autodiff when nothing else reads the "
            "logits; naming it is harmless.",
     .params = params,

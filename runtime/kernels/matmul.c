@@ -16,20 +16,20 @@
 
 static inline void gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K,
                             const float *a, int64_t lda, const float *b,
-                            int64_t ldb, float beta, float *y) {
+                            int64_t ldb, float beta, float *y, int64_t ldy) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
               tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
               (blasint)K, 1.0f, a, (blasint)lda, b, (blasint)ldb, beta, y,
-              (blasint)N);
+              (blasint)ldy);
 }
 
 static inline void gemm_f64(int ta, int tb, int64_t M, int64_t N, int64_t K,
                             const double *a, int64_t lda, const double *b,
-                            int64_t ldb, double beta, double *y) {
+                            int64_t ldb, double beta, double *y, int64_t ldy) {
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
               tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
               (blasint)K, 1.0, a, (blasint)lda, b, (blasint)ldb, beta, y,
-              (blasint)N);
+              (blasint)ldy);
 }
 
 #define KERN_TMPL "matmul_tmpl.h"

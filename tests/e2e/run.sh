@@ -187,6 +187,27 @@ check "other --seed: different step-1 loss ($(head -n 1 "$W/f3.l") vs $(head -n 
 "$G" --out "$W/f6" --steps 2 --log-every 1 --eval-every 1 --eval-batches 2 --quiet > /dev/null 2>&1
 check "--eval-every 1: a val_loss per step" [ "$(grep -c '"val_loss"' "$W/f6/metrics.jsonl")" = 2 ]
 
+# -- 5b. the fused lm-head's chunk size (fuse_lm_head_ce(rows: N)) -----------
+# N = B*T = 256 rows: the default runs chunks of 85 (three seams), rows: 7
+# runs 37 chunks; the forward loss must not depend on it, training barely.
+for r in 7 0; do
+  { cat "$W/pattern_gpt2.ft"; printf 'passes {\n  fuse_lm_head_ce(rows: %s)\n}\n' "$r"; } \
+    > "$W/rows$r.ft"
+done
+"$FTC" build "$W/rows7.ft" -o "$W/rows7" > "$W/rows7.build" 2>&1
+check "fuse_lm_head_ce(rows: 7) builds" [ $? = 0 ]
+"$FTC" graph "$W/rows7.ft" > "$W/rows7.dot" 2>&1
+check "the graph has a 7 x 256 lm-head workspace" grep -q 'lm_head.workspace.nf32.7,256.' "$W/rows7.dot"
+"$W/rows7" --out "$W/rows7.out" --steps 20 --log-every 1 --quiet > /dev/null 2>&1
+"$G" --out "$W/rowsD.out" --steps 20 --log-every 1 --quiet > /dev/null 2>&1
+l7=$(grep '"loss"' "$W/rows7.out/metrics.jsonl" | head -n 1); lD=$(grep '"loss"' "$W/rowsD.out/metrics.jsonl" | head -n 1)
+check "rows: 7 gives the default's step-1 loss" [ -n "$l7" ] && [ "$(echo "$l7" | sed 's/"tokens_per_s.*//')" = "$(echo "$lD" | sed 's/"tokens_per_s.*//')" ]
+a=$(loss_of "$W/rows7.out/metrics.jsonl"); b=$(loss_of "$W/rowsD.out/metrics.jsonl")
+check "rows: 7 step-20 loss $a = default $b (rel 1e-4)" \
+  awk -v a="$a" -v b="$b" "BEGIN { d = (a - b) / b; exit !(a ~ $num && d < 1e-4 && d > -1e-4) }"
+"$FTC" build "$W/rows0.ft" -o "$W/rows0" > /dev/null 2> "$W/rows0.err"
+clean_fail "fuse_lm_head_ce(rows: 0) is refused at its span" $? "$W/rows0.err" "rows0.ft:[0-9]*:[0-9]*: error: fuse_lm_head_ce: rows must be at least 1"
+
 # -- 6. help and devices ---------------------------------------------------------
 "$G" --help > "$W/help.out" 2>&1
 check "--help exits 0" [ $? = 0 ]
