@@ -165,13 +165,16 @@ int rt_find_trained(const char *out_dir, char **path);
 /* ---- optimizer and schedule (optim.c, sched.c) ------------------------- */
 double rt_sched_lr(const rt_train_cfg *c, int64_t step); /* step >= 1 */
 double rt_grad_norm(const rt_run *r);
-/* One update of every trainable parameter; t = update number (1-based). */
-void rt_optim_step(rt_run *r, double lr, double grad_scale, int64_t t);
-/* The per-tensor update, exposed for tests. s0/s1 may be NULL if unused. */
-void rt_optim_update_f32(const rt_train_cfg *c, float *w, const float *g,
+/* One update of every trainable parameter; t = update number (1-based).
+ * Returns the sum of squares of the (unscaled) gradients it read: without
+ * clipping, sqrt of it is the step's gradient norm at no extra pass. */
+double rt_optim_step(rt_run *r, double lr, double grad_scale, int64_t t);
+/* The per-tensor update, exposed for tests. s0/s1 may be NULL if unused.
+ * Returns sum(g^2) over the tensor. */
+double rt_optim_update_f32(const rt_train_cfg *c, float *w, const float *g,
                          float *s0, float *s1, int64_t n, double lr,
                          double gscale, int64_t t, int decay);
-void rt_optim_update_f64(const rt_train_cfg *c, double *w, const double *g,
+double rt_optim_update_f64(const rt_train_cfg *c, double *w, const double *g,
                          double *s0, double *s1, int64_t n, double lr,
                          double gscale, int64_t t, int decay);
 int rt_optim_nslots(rt_opt o, double momentum);

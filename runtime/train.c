@@ -156,11 +156,16 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
       rc = 1;
       break;
     }
-    double norm = rt_grad_norm(r);
-    double scale = c->clip > 0 && norm > c->clip ? c->clip / (norm + 1e-6) : 1.0;
+    /* clipping needs the norm before the update; otherwise the update's
+     * own read of the gradients gives it */
     int64_t t = r->step + 1;
-    double lr = rt_sched_lr(c, t);
-    rt_optim_step(r, lr, scale, t);
+    double lr = rt_sched_lr(c, t), norm;
+    if (c->clip > 0) {
+      norm = rt_grad_norm(r);
+      rt_optim_step(r, lr, norm > c->clip ? c->clip / (norm + 1e-6) : 1.0, t);
+    } else {
+      norm = sqrt(rt_optim_step(r, lr, 1.0, t));
+    }
     r->step = t;
     r->last_lr = lr;
     r->last_norm = norm;
