@@ -32,18 +32,9 @@ static int exists(const char *p) {
 
 /* Runtime library and header directory (see the head comment). */
 static void runtime_paths(char *lib, char *inc, size_t cap) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = 0;
-      int a = snprintf(lib, cap, "%.*s/../lib/libftrt.a", (int)(cap - 32), exe);
-      int b = snprintf(inc, cap, "%.*s/../include/ftc", (int)(cap - 32), exe);
-      if (a > 0 && b > 0 && exists(lib)) return;
-    }
-  }
+  if (ftc_beside_exe(lib, cap, "../lib/libftrt.a") == 0 &&
+      ftc_beside_exe(inc, cap, "../include/ftc") == 0 && exists(lib))
+    return;
   const char *bd = getenv("FTC_BUILDDIR");
   snprintf(lib, cap, "%s/libftrt.a", bd && *bd ? bd : FTC_BUILDDIR);
   snprintf(inc, cap, "%s/runtime", FTC_SRCDIR);

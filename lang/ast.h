@@ -139,6 +139,11 @@ AstNode *ast_parse_string(AstCtx *c, const char *name, const char *text, size_t 
 AstNode *ast_load(AstCtx *c, const char *path);
 AstNode *ast_module(AstCtx *c, const char *name);
 
+/* "<directory of the running ftc>/rel" into buf (how an installed ftc finds
+ * its stdlib and runtime: ../share/ftc/stdlib, ../lib/libftrt.a). 0 on
+ * success, -1 when the path is unknown or does not fit. */
+int ftc_beside_exe(char *buf, size_t cap, const char *rel);
+
 /* Comments of one file in source order (for fmt). */
 const AstComment *ast_comments(AstCtx *c, const SrcFile *f, int *n);
 

@@ -91,24 +91,28 @@ static int file_exists(const char *p) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+int ftc_beside_exe(char *buf, size_t cap, const char *rel) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return -1;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return -1;
+  *slash = 0;
+  int k = snprintf(buf, cap, "%s/%s", exe, rel);
+  return k > 0 && (size_t)k < cap ? 0 : -1;
+}
+
 /* The stdlib directory: the ctx's, FTC_STDLIB, next to the installed binary,
  * or the source tree's. */
 static const char *stdlib_dir(AstCtx *c, char *buf, size_t size) {
   if (c->stdlib_dir) return c->stdlib_dir;
   const char *env = getenv("FTC_STDLIB");
   if (env && *env) return env;
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = 0;
-      struct stat st;
-      snprintf(buf, size, "%s/../share/ftc/stdlib", exe);
-      if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) return buf;
-    }
-  }
+  struct stat st;
+  if (ftc_beside_exe(buf, size, "../share/ftc/stdlib") == 0 && stat(buf, &st) == 0 &&
+      S_ISDIR(st.st_mode))
+    return buf;
   return FTC_SRCDIR "/stdlib";
 }
 
@@ -149,8 +153,8 @@ static void load_uses(AstCtx *c, AstFileRec *r, AstFileRec **stack, int depth) {
       sibling(path, sizeof path, r->src->path, name);
       if (!file_exists(path)) {
         const char *dir = stdlib_dir(c, sd, sizeof sd);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        if (!file_exists(path)) {
+        int k = snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (k < 0 || (size_t)k >= sizeof path || !file_exists(path)) {
           diag_at(c->diag, DIAG_ERROR, u->span,
                   "cannot find module '%s' (no %s next to this file or in the stdlib)", u->name,
                   name);
