@@ -230,13 +230,11 @@ static void ps_describe(PsState *P, yysymbol_kind_t sym, const Span *loc, char *
 static const char *ps_expected_name(yysymbol_kind_t sym, char *buf, size_t size) {
   const char *n = yysymbol_name(sym);
   if (n[0] == '"') {
-    size_t len = strlen(n) - 2;
-    snprintf(buf, size, "%.*s", (int)len, n + 1);
-    if (sym > YYSYMBOL_BOOL && sym != YYSYMBOL_YYEOF) {
-      char q[64];
-      snprintf(q, sizeof q, "'%s'", buf);
-      snprintf(buf, size, "%s", q);
-    }
+    const int len = (int)strlen(n) - 2;
+    if (sym > YYSYMBOL_BOOL && sym != YYSYMBOL_YYEOF)
+      snprintf(buf, size, "'%.*s'", len, n + 1);
+    else
+      snprintf(buf, size, "%.*s", len, n + 1);
     if (!strcmp(buf, "number")) snprintf(buf, size, "a number");
     return buf;
   }
