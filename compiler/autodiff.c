@@ -474,6 +474,30 @@ static int grad_lm_head_ce(Ad *ad, int y, int dy) {
   return 0;
 }
 
+/* The fused attention (passes/flash_attention.c): one backward kernel
+ * recomputes the probabilities tile by tile from the forward's log-sum-exp
+ * (read through an AFTER view, so it runs after the forward wrote it) and
+ * writes dq as its result and dk, dv into two scratch tensors, handed on as
+ * AFTER views of them. The kernel always computes all three. */
+static int grad_flash_attention(Ad *ad, int y, int dy) {
+  const IrNode *n = &ad->g->nodes[y];
+  int q = n->in[0], k = n->in[1], v = n->in[2], lse = n->in[3];
+  int64_t ia[4] = {n->ia[0], n->ia[1], 0, 0};
+  double scale = n->fa[0];
+  IrShape qs = *shp(ad, q), ks = *shp(ad, k), vs = *shp(ad, v), ls = *shp(ad, lse);
+  int la = b2(ad, IR_AFTER, lse, y, &ls);
+  int dks = la < 0 ? -1 : bnode(ad, IR_SCRATCH, NULL, 0, &ks, NULL, 0);
+  int dvs = dks < 0 ? -1 : bnode(ad, IR_SCRATCH, NULL, 0, &vs, NULL, 0);
+  if (dvs < 0) return -1;
+  int in[8] = {dy, q, k, v, y, la, dks, dvs};
+  int dq = bnode(ad, IR_FLASH_ATTENTION_BWD, in, 8, &qs, ia, scale);
+  if (dq < 0) return -1;
+  if (wants(ad, q) && acc(ad, q, dq) < 0) return -1;
+  if (wants(ad, k) && acc(ad, k, b2(ad, IR_AFTER, dks, dq, &ks)) < 0) return -1;
+  if (wants(ad, v) && acc(ad, v, b2(ad, IR_AFTER, dvs, dq, &vs)) < 0) return -1;
+  return 0;
+}
+
 /* The rule table. Leaves and backward-only ops have none: a node reaching
  * one of those with a gradient is an internal error. */
 static const GradFn grad_rules[IR_OP_COUNT] = {
@@ -488,7 +512,7 @@ static const GradFn grad_rules[IR_OP_COUNT] = {
     [IR_PERMUTE] = grad_permute,     [IR_SLICE] = grad_slice,
     [IR_CONCAT] = grad_concat,       [IR_SUM] = grad_sum,
     [IR_MEAN] = grad_mean,           [IR_EXPAND] = grad_expand,
-    [IR_LM_HEAD_CE] = grad_lm_head_ce,
+    [IR_LM_HEAD_CE] = grad_lm_head_ce, [IR_FLASH_ATTENTION] = grad_flash_attention,
 };
 
 /* ---- driver ------------------------------------------------------------ */

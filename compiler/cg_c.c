@@ -300,6 +300,24 @@ static int emit_node(const Cg *c, int id) {
             LL(sh(c, in[3])->d[0]));
     break;
   }
+  case IR_FLASH_ATTENTION:
+  case IR_FLASH_ATTENTION_BWD: {
+    /* q [B,Tq,H,D], k [B,Tk,Hkv,D]; the backward's operands start at 1 */
+    int bwd = n->op == IR_FLASH_ATTENTION_BWD, i0 = bwd;
+    const IrShape *qs = sh(c, in[i0]), *ks = sh(c, in[i0 + 1]);
+    if (bwd)
+      fprintf(o, "  rt_flash_attention_bwd_%s(F(%lld), F(%lld), F(%lld), F(%lld), F(%lld), "
+                 "F(%lld), F(%lld), F(%lld), F(%lld), ",
+              S, F(id), F(in[6]), F(in[7]), F(in[0]), F(in[1]), F(in[2]), F(in[3]), F(in[4]),
+              F(in[5]));
+    else
+      fprintf(o, "  rt_flash_attention_%s(F(%lld), F(%lld), F(%lld), F(%lld), F(%lld), ", S,
+              F(id), F(in[3]), F(in[0]), F(in[1]), F(in[2]));
+    fprintf(o, "%lld, %lld, %lld, %lld, %lld, %lld, %d, %s, %lld);\n", LL(qs->d[0]),
+            LL(qs->d[1]), LL(ks->d[1]), LL(qs->d[2]), LL(ks->d[2]), LL(qs->d[3]),
+            n->ia[0] != 0, dbl(n->fa[0], d1, sizeof d1), LL(n->ia[1]));
+    break;
+  }
   case IR_SCRATCH:
     fputs("  /* (a planned workspace: no code) */\n", o);
     break;
@@ -327,6 +345,15 @@ static double node_flops(const Cg *c, int id) {
   const IrNode *n = &c->g->nodes[id];
   if (n->op == IR_LM_HEAD_CE) /* logits, dx and dw GEMMs (training) */
     return 6.0 * (double)numel(c, n->in[0]) * (double)lastd(c, n->in[3]);
+  if (n->op == IR_FLASH_ATTENTION || n->op == IR_FLASH_ATTENTION_BWD) {
+    /* 2 products of 2*D flops per visible (query, key) pair forward, 5 backward */
+    int bwd = n->op == IR_FLASH_ATTENTION_BWD;
+    const IrShape *q = sh(c, n->in[bwd]), *k = sh(c, n->in[bwd + 1]);
+    int64_t Tq = q->d[1], Tk = k->d[1];
+    double pairs = (double)Tq * (double)Tk;
+    if (n->ia[0]) pairs = (double)Tq * (double)(Tk - Tq) + 0.5 * (double)Tq * (double)(Tq + 1);
+    return (bwd ? 10.0 : 4.0) * (double)q->d[0] * (double)q->d[2] * pairs * (double)q->d[3];
+  }
   if (n->op != IR_MATMUL) return 0;
   const IrShape *a = sh(c, n->in[0]), *y = sh(c, id);
   int64_t K = n->ia[0] ? a->d[a->rank - 2] : a->d[a->rank - 1];

@@ -266,6 +266,10 @@ static void print_attrs(const IrNode *n, FILE *out) {
     fprintf(out, " axis=%lld%s", (long long)n->ia[0], n->ia[1] ? " keepdim" : "");
     break;
   case IR_BROADCAST: fprintf(out, " axis=%lld s=%.9g", (long long)n->ia[0], n->fa[0]); break;
+  case IR_FLASH_ATTENTION: case IR_FLASH_ATTENTION_BWD:
+    fprintf(out, "%s block=%lld scale=%.9g", n->ia[0] ? " causal" : "", (long long)n->ia[1],
+            n->fa[0]);
+    break;
   case IR_EXPAND: case IR_EXPAND_BWD:
     fprintf(out, " axis=%lld reps=%lld", (long long)n->ia[0], (long long)n->ia[1]);
     break;

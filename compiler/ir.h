@@ -42,7 +42,7 @@ int ir_dtype_size(IrDtype t);
 const char *ir_dtype_name(IrDtype t);
 
 #define IR_MAXRANK 6
-#define IR_MAXIN 6 /* lm_head_ce reads six */
+#define IR_MAXIN 8 /* flash_attention_bwd reads eight */
 typedef struct IrShape {
   int rank;
   int64_t d[IR_MAXRANK];

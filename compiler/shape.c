@@ -505,6 +505,59 @@ static int shape_lm_head_ce(IrGraph *g, Diag *d, IrNode *n) {
   return 0;
 }
 
+/* ---- fused attention (passes/flash_attention.c) ----------------------- */
+
+/* Checks q, k, v at inputs i0.. and lse at input il; 0 or -1 (reported). */
+static int attention_operands(IrGraph *g, Diag *d, IrNode *n, int i0, int il) {
+  char s1[SB], s2[SB], s3[SB];
+  const IrShape *q = S(g, n, i0), *k = S(g, n, i0 + 1), *v = S(g, n, i0 + 2),
+                *l = S(g, n, il);
+  ir_shape_str(q, s1, SB);
+  ir_shape_str(k, s2, SB);
+  ir_shape_str(v, s3, SB);
+  if (q->rank != 4 || !same_shape(k, v) || k->rank != 4 || k->d[0] != q->d[0] ||
+      k->d[3] != q->d[3] || q->d[2] % k->d[2])
+    return shape_err(d, n, "needs q [B, Tq, H, D] and k, v [B, Tk, Hkv, D] with Hkv dividing H, "
+                     "got %s, %s, %s", s1, s2, s3);
+  if (n->ia[0] && q->d[1] > k->d[1])
+    return shape_err(d, n, "causal attention needs Tq <= Tk, got q %s and k %s", s1, s2);
+  if (n->ia[1] < 1) return shape_err(d, n, "block %lld is not positive", (long long)n->ia[1]);
+  IrShape want = {3, {q->d[0], q->d[2], q->d[1]}};
+  if (!same_shape(l, &want))
+    return shape_err(d, n, "log-sum-exp buffer %s must be [B, H, Tq] = %s",
+                     ir_shape_str(l, s1, SB), ir_shape_str(&want, s2, SB));
+  IrDtype t = IN(g, n, i0)->dtype;
+  const int ops[4] = {i0, i0 + 1, i0 + 2, il};
+  for (int i = 0; i < 4; i++)
+    if (!is_float(IN(g, n, ops[i])->dtype) || IN(g, n, ops[i])->dtype != t)
+      return shape_err(d, n, "q, k, v and lse must have the same float dtype");
+  return 0;
+}
+
+static int shape_flash_attention(IrGraph *g, Diag *d, IrNode *n) {
+  if (attention_operands(g, d, n, 0, 3)) return -1;
+  n->shape = *S(g, n, 0);
+  n->dtype = IN(g, n, 0)->dtype;
+  return 0;
+}
+
+/* (dout, q, k, v, out, lse, dk, dv) -> dq */
+static int shape_flash_attention_bwd(IrGraph *g, Diag *d, IrNode *n) {
+  char s1[SB], s2[SB], s3[SB];
+  if (attention_operands(g, d, n, 1, 5) < 0) return -1;
+  const IrShape *q = S(g, n, 1);
+  if (!same_shape(S(g, n, 0), q) || !same_shape(S(g, n, 4), q))
+    return shape_err(d, n, "dout %s and out %s must be shaped like q %s",
+                     ir_shape_str(S(g, n, 0), s1, SB), ir_shape_str(S(g, n, 4), s2, SB),
+                     ir_shape_str(q, s3, SB));
+  if (!same_shape(S(g, n, 6), S(g, n, 2)) || !same_shape(S(g, n, 7), S(g, n, 3)))
+    return shape_err(d, n, "gradient buffers %s and %s must be shaped like k and v",
+                     ir_shape_str(S(g, n, 6), s1, SB), ir_shape_str(S(g, n, 7), s2, SB));
+  n->shape = *q;
+  n->dtype = IN(g, n, 1)->dtype;
+  return 0;
+}
+
 /* One rule per op; test_ir checks that no entry is missing. */
 static const ShapeFn shape_fns[IR_OP_COUNT] = {
     [IR_INPUT] = shape_input, [IR_PARAM] = shape_param, [IR_FILL] = shape_fill,
@@ -525,7 +578,8 @@ static const ShapeFn shape_fns[IR_OP_COUNT] = {
     [IR_SOFTMAX_BWD] = shape_softmax_bwd, [IR_CROSS_ENTROPY_BWD] = shape_cross_entropy_bwd,
     [IR_SLICE_BWD] = shape_slice_bwd, [IR_EXPAND_BWD] = shape_expand_bwd,
     [IR_LM_HEAD_CE] = shape_lm_head_ce, [IR_SCRATCH] = shape_scratch,
-    [IR_AFTER] = shape_after,
+    [IR_AFTER] = shape_after, [IR_FLASH_ATTENTION] = shape_flash_attention,
+    [IR_FLASH_ATTENTION_BWD] = shape_flash_attention_bwd,
 };
 
 int ir_op_accumulates(IrOp op) {

@@ -138,4 +138,28 @@ RT_KERNELS(double, f64)
 void rt_set_threads(int n);
 int rt_get_threads(void);
 
+/* Fused attention (compiler/passes/flash_attention.c; kernels/attention.c).
+ * q, o, dq, dout [B, Tq, H, D]; k, v, dk, dv [B, Tk, Hkv, D] (Hkv divides H:
+ * query head h uses kv head h / (H / Hkv)); lse [B, H, Tq]. causal: query i
+ * sees keys j <= i + Tk - Tq (Tq <= Tk). o = softmax(scale q k^T) v, tiled
+ * `block` x `block` (clamped to 1..RT_ATTN_MAXBLK) with an online softmax;
+ * lse gets each row's log-sum-exp of the scaled scores. The backward
+ * (FlashAttention-2) recomputes the probabilities from lse and writes dq,
+ * dk and dv (no accumulation into them). Neither keeps a [Tq, Tk] matrix;
+ * results do not depend on the thread count. */
+#define RT_ATTN_MAXBLK 128 /* tiles live on each thread's stack */
+#define RT_ATTN_KERNELS(T, S)                                                 \
+  void rt_flash_attention_##S(T *o, T *lse, const T *q, const T *k,          \
+                              const T *v, int64_t B, int64_t Tq, int64_t Tk, \
+                              int64_t H, int64_t Hkv, int64_t D, int causal, \
+                              double scale, int64_t block);                   \
+  void rt_flash_attention_bwd_##S(T *dq, T *dk, T *dv, const T *dout,        \
+                                  const T *q, const T *k, const T *v,        \
+                                  const T *o, const T *lse, int64_t B,       \
+                                  int64_t Tq, int64_t Tk, int64_t H,         \
+                                  int64_t Hkv, int64_t D, int causal,        \
+                                  double scale, int64_t block);
+RT_ATTN_KERNELS(float, f32)
+RT_ATTN_KERNELS(double, f64)
+
 #endif
