@@ -12,6 +12,8 @@
 # Shapes:  small = L6 H6 C384, B8 T256;  124m = L12 H12 C768, B4 T256; vocab 50257
 #          (tiny = L2 H2 C64, B2 T64: a seconds-long smoke test of the harness).
 # Runners: ftc                 build/ftc build bench/gpt2_<shape>.ft, run the trainer
+#          ftc-composite       the same recipe without its passes block: attention as
+#                              the unfused composite instead of flash_attention
 #          debian-*            /usr/bin/python3 with Debian's python3-torch (BLAS =
 #                              whatever libblas.so.3 points at; OpenBLAS expected)
 #          pypi-*              bench/.venv: PyPI's newest torch + transformers
@@ -32,7 +34,7 @@ warmup=2
 threads=2
 run_ftc=1
 make_venv=1
-peers="debian-plain-explicit,pypi-hf-explicit,pypi-hf-sdpa,pypi-plain-explicit,pypi-plain-sdpa,pypi-plain-explicit-compile,pypi-hf-sdpa-compile"
+peers="ftc-composite,debian-plain-explicit,pypi-hf-explicit,pypi-hf-sdpa,pypi-plain-explicit,pypi-plain-sdpa,pypi-plain-explicit-compile,pypi-hf-sdpa-compile"
 
 die() { echo "cpu_gpt2.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -103,41 +105,48 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch, transfo
 fi
 
 # ---- ftc ------------------------------------------------------------------
-run_ftc_shape() {  # SHAPE
-  local shape=$1 recipe=$here/gpt2_$1.ft log=$out/$1-ftc.log
-  local trainer=$out/gpt2_$1.trainer
+run_ftc_shape() {  # SHAPE [ftc-composite]
+  local shape=$1 label=${2:-ftc} recipe=$here/gpt2_$1.ft log=$out/$1-${2:-ftc}.log
+  local trainer=$out/gpt2_$1.${2:-ftc}.trainer
   if [ $run_ftc = 0 ]; then return; fi
-  if [ ! -x "$ftc" ]; then fail "$shape" ftc "ftc not built: $ftc (./configure && make)"; return; fi
+  if [ "$label" = ftc-composite ]; then  # the recipe minus its passes block, next to it
+    recipe=$here/.gpt2_$1.composite.ft
+    sed '/^passes {/,/^}/d' "$here/gpt2_$1.ft" > "$recipe" ||
+      { fail "$shape" "$label" "cannot write $recipe"; return; }
+  fi
+  if [ ! -x "$ftc" ]; then fail "$shape" "$label" "ftc not built: $ftc (./configure && make)"; return; fi
   if [ ! -s "$shard" ]; then
     "$py" "$here/make_shard.py" "$shard" --vocab 50257 > "$out/shard.log" 2>&1 ||
-      { fail "$shape" ftc "cannot write $shard"; return; }
+      { fail "$shape" "$label" "cannot write $shard"; return; }
   fi
   if ! "$ftc" build "$recipe" -o "$trainer" > "$log" 2>&1; then
-    fail "$shape" ftc "ftc build $recipe failed (see $log)"; return
+    fail "$shape" "$label" "ftc build $recipe failed (see $log)"; return
   fi
   # From bench/, so the recipe's data/random_50257.bin resolves either way.
-  local rundir=$out/ftc-$shape
-  (cd "$here" && /usr/bin/time -f '%M %e %U %S' -o "$out/$shape-ftc.rss" \
+  local rundir=$out/$label-$shape
+  (cd "$here" && /usr/bin/time -f '%M %e %U %S' -o "$out/$shape-$label.rss" \
      "$trainer" --steps $((warmup + steps)) --out "$rundir" --threads "$threads") >> "$log" 2>&1
   local rc=$?
   # The trainer saves weights and optimizer state at the end (1.5 GB at
   # 124m): not needed for a benchmark, so they don't pile up in runs/.
   rm -f "$rundir"/*.safetensors
-  if [ $rc != 0 ]; then fail "$shape" ftc "trainer exited $rc (see $log)"; return; fi
+  if [ $rc != 0 ]; then fail "$shape" "$label" "trainer exited $rc (see $log)"; return; fi
   local rss util
   # /usr/bin/time: peak RSS (KiB), elapsed, user, system seconds.
-  read -r rss util < <(tail -n 1 "$out/$shape-ftc.rss" |
+  read -r rss util < <(tail -n 1 "$out/$shape-$label.rss" |
     awk '{ printf "%s %.2f\n", $1, ($2 > 0 ? ($3 + $4) / $2 : 0) }')
   # shellcheck disable=SC2046
   "$py" "$here/report.py" ftc "$rundir/metrics.jsonl" --warmup "$warmup" \
     $(shape_args "$shape" | sed 's/--layers [0-9]* --heads [0-9]* --dim [0-9]* --vocab [0-9]* //') \
-    --rss-kb "${rss:-0}" --cpu-util "${util:-0}" 2>> "$log" | record "$shape" ftc "$log"
+    --rss-kb "${rss:-0}" --cpu-util "${util:-0}" --label "$label" 2>> "$log" |
+    record "$shape" "$label" "$log"
 }
 
 # ---- PyTorch peers ---------------------------------------------------------
 run_peer() {  # SHAPE PEER
   local shape=$1 peer=$2 log=$out/$1-$2.log python args
   case "$peer" in
+    ftc-composite) run_ftc_shape "$shape" ftc-composite; return ;;
     debian-*) [ $have_debian = 1 ] || { fail "$shape" "$peer" "python3-torch not installed (apt-get install python3-torch)"; return; }
               python=/usr/bin/python3 ;;
     pypi-*)   [ $have_pypi = 1 ] || { fail "$shape" "$peer" "no PyPI torch in $venv"; return; }
