@@ -149,8 +149,9 @@ int rt_ckpt_save(rt_run *r, const char *path) {
                          rt_at(r, p->state_off[s])};
       n++;
     }
-  char step[32], drng[32], dbat[32], seed[32], lr[32], steps[32], ntok[32];
+  char step[32], drng[32], dbat[32], seed[32], lr[32], steps[32], ntok[32], thr[16];
   snprintf(ntok, sizeof ntok, "%" PRId64, r->data.n);
+  snprintf(thr, sizeof thr, "%d", rt_get_threads());
   snprintf(step, sizeof step, "%" PRId64, r->step);
   snprintf(drng, sizeof drng, "%" PRIu64, r->data.rng.s);
   snprintf(dbat, sizeof dbat, "%" PRIu64, r->data.batches);
@@ -161,6 +162,7 @@ int rt_ckpt_save(rt_run *r, const char *path) {
       "format", "pt", "ftrt.kind", "checkpoint", "ftrt.version", CKPT_VERSION,
       "ftrt.step", step, "ftrt.data_rng", drng, "ftrt.data_batches", dbat,
       "ftrt.seed", seed, "ftrt.data_tokens", ntok, "ftrt.lr", lr, "ftrt.sched_steps", steps,
+      "ftrt.threads", thr,
       "ftrt.dtype", m->dtype == RT_F64 ? "f64" : "f32",
       "ftrt.optimizer", r->o.train.opt == RT_OPT_SGD ? "sgd"
                         : r->o.train.opt == RT_OPT_ADAGRAD ? "adagrad" : "adamw",
@@ -247,6 +249,12 @@ int rt_ckpt_load(rt_run *r, const char *path) {
     rt_warn("%s: the checkpoint was trained on %s tokens, %s has %lld: the data "
             "order will differ from the original run", path, nt, r->data.path,
             (long long)r->data.n);
+  /* GEMM results depend on how a product is split over threads (kern.h) */
+  const char *th = rt_st_meta(&f, "ftrt.threads");
+  if (th && atoi(th) != rt_get_threads())
+    rt_warn("%s was written with %s threads, this run has %d: the losses will match "
+            "the uninterrupted run to rounding, not bit for bit (--threads %s for that)",
+            path, th, rt_get_threads(), th);
   r->step = (int64_t)step;
   r->data.rng.s = drng;
   r->data.batches = dbat;

@@ -6,9 +6,17 @@
  * this file (name_f32), so type-dependent choices (which exp, which BLAS
  * call) are made by suffix, never by duplicating kernel code.
  *
- * Determinism: no kernel's result depends on the thread count. Work is split
- * by sizes only (rows, column blocks, a fixed number of chunks), and every
- * output element is reduced in a fixed order by exactly one thread.
+ * Determinism: for a given thread count every kernel gives the same bits
+ * on every run. Every kernel but the matrix products also gives the same
+ * bits for any thread count: work is split by sizes only (rows, column
+ * blocks, a fixed number of chunks), and every output element is reduced
+ * in a fixed order by exactly one thread. A product split over threads
+ * (rt_matmul's row or column pieces) is not: OpenBLAS's result for an
+ * element depends on the shape of the call it is computed in, so 1 and 2
+ * threads differ in the last bits (bench/PERF.md). Batched products that
+ * run one call per item (attention's), the causal ones and the attention
+ * tiles are split by items, not inside a call, and keep the stronger
+ * property.
  */
 #ifndef FTC_RUNTIME_KERN_H
 #define FTC_RUNTIME_KERN_H

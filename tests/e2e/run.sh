@@ -81,6 +81,11 @@ check "resumed losses (steps 6-10, evals) are textually identical" cmp -s "$W/rA
 check "resumed model.safetensors is byte-identical" cmp -s "$W/rA/model.safetensors" "$W/rB/model.safetensors"
 check "resumed ckpt.safetensors is byte-identical" cmp -s "$W/rA/ckpt.safetensors" "$W/rB/ckpt.safetensors"
 
+"$L" --out "$W/rC" --stop-at 5 --threads 2 > /dev/null 2>&1
+"$L" --out "$W/rC" --resume --threads 1 > "$W/rC2.log" 2>&1
+check "resume with another --threads says the losses match to rounding only" \
+  grep -q "written with 2 threads, this run has 1: .*not bit for bit" "$W/rC2.log"
+
 # -- 3. plan equals measured ---------------------------------------------------
 plan_vs_measured() { # name, recipe, trainer log
   "$FTC" plan "$2" --json > "$W/$1.plan.json" && "$FTC" plan "$2" > "$W/$1.plan.txt"
