@@ -112,6 +112,23 @@ int main(void) {
             "lora signature: %s", s->params);
     }
   CHECK(found, "lora missing from the signatures");
+
+  /* lang's fallback table (builtins.def: what lang-only tools such as the
+   * fuzzer check passes against) must say what the registry says */
+  for (s = ftc_pass_sigs(); s->name; s++) {
+    if (!strncmp(s->name, "test_", 5)) continue; /* registered by this test */
+    const AstSig *f = ast_default_passes();
+    while (f->name && strcmp(f->name, s->name)) f++;
+    CHECK(f->name, "pass '%s' is missing from lang/builtins.def", s->name);
+    if (f->name)
+      CHECK(!strcmp(f->params, s->params), "builtins.def says %s(%s), the registry %s(%s)",
+            s->name, f->params, s->name, s->params);
+  }
+  for (const AstSig *f = ast_default_passes(); f->name; f++) {
+    s = ftc_pass_sigs();
+    while (s->name && strcmp(s->name, f->name)) s++;
+    CHECK(s->name, "lang/builtins.def lists pass '%s', which the registry lacks", f->name);
+  }
   ir_graph_free(G);
   return check_exit("test_plan_passes");
 }
