@@ -148,6 +148,9 @@ int rt_get_threads(void);
  * dk and dv (no accumulation into them). Neither keeps a [Tq, Tk] matrix;
  * results do not depend on the thread count. */
 #define RT_ATTN_MAXBLK 128 /* tiles live on each thread's stack */
+/* Rows per chunk of rt_lm_head_ce at most (its per-row loss terms live on
+ * the calling thread's stack: 32 KiB) */
+#define RT_LM_HEAD_MAXROWS 4096
 #define RT_ATTN_KERNELS(T, S)                                                 \
   void rt_flash_attention_##S(T *o, T *lse, const T *q, const T *k,          \
                               const T *v, int64_t B, int64_t Tq, int64_t Tk, \

@@ -23,6 +23,7 @@
  * default run (to build the unfused step for A/B comparisons).
  */
 #include "../back.h"
+#include "../../runtime/kernels.h" /* RT_LM_HEAD_MAXROWS: the kernel's chunk limit */
 
 /* Live nodes that read `id`. */
 static int users(const IrGraph *g, int id) {
@@ -100,9 +101,9 @@ int pass_fuse_lm_head_ce_run(IrGraph *g, int64_t rows) {
 
 static int run(IrGraph *g, const PassArgs *a, Diag *d) {
   int64_t rows = pass_int(a, "rows");
-  if (rows < 1) {
-    diag_at(d, DIAG_ERROR, pass_span(a), "fuse_lm_head_ce: rows must be at least 1, not %lld",
-            (long long)rows);
+  if (rows < 1 || rows > RT_LM_HEAD_MAXROWS) {
+    diag_at(d, DIAG_ERROR, pass_span(a), "fuse_lm_head_ce: rows must be 1..%d, not %lld",
+            RT_LM_HEAD_MAXROWS, (long long)rows);
     return -1;
   }
   return pass_fuse_lm_head_ce_run(g, rows) < 0 ? -1 : 0;

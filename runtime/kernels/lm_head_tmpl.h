@@ -14,7 +14,7 @@
  * with the same logits the two losses are bit-identical. No allocation: the
  * only scratch is ws (and a small stack block of row terms). */
 
-#define LMH_BLK 256 /* rows per chunk at most (row terms on the stack) */
+#define LMH_BLK RT_LM_HEAD_MAXROWS /* rows per chunk at most (row terms on the stack) */
 
 void FN(lm_head_ce)(T *loss, T *dx, T *dw, const T *x, const T *w,
                     const int32_t *tgt, int64_t N, int64_t C, int64_t V,
@@ -24,7 +24,7 @@ void FN(lm_head_ce)(T *loss, T *dx, T *dw, const T *x, const T *w,
   const int64_t cs = (N + RT_NCHUNK - 1) / RT_NCHUNK;
   const int64_t count = L(count_targets)(tgt, N);
   const double g = count ? 1.0 / (double)count : 0.0;
-  if (R > LMH_BLK) R = LMH_BLK; /* ws holds at least this many rows */
+  if (R > LMH_BLK) R = LMH_BLK; /* the pass refuses more (kernels.h) */
   if (R < 1) R = 1;
   for (int64_t r0 = 0; r0 < N; r0 += R) {
     const int64_t rows = r0 + R < N ? R : N - r0;

@@ -211,7 +211,7 @@ a=$(loss_of "$W/rows7.out/metrics.jsonl"); b=$(loss_of "$W/rowsD.out/metrics.jso
 check "rows: 7 step-20 loss $a = default $b (rel 1e-4)" \
   awk -v a="$a" -v b="$b" "BEGIN { d = (a - b) / b; exit !(a ~ $num && d < 1e-4 && d > -1e-4) }"
 "$FTC" build "$W/rows0.ft" -o "$W/rows0" > /dev/null 2> "$W/rows0.err"
-clean_fail "fuse_lm_head_ce(rows: 0) is refused at its span" $? "$W/rows0.err" "rows0.ft:[0-9]*:[0-9]*: error: fuse_lm_head_ce: rows must be at least 1"
+clean_fail "fuse_lm_head_ce(rows: 0) is refused at its span" $? "$W/rows0.err" "rows0.ft:[0-9]*:[0-9]*: error: fuse_lm_head_ce: rows must be 1..4096, not 0"
 
 # -- 6. help and devices ---------------------------------------------------------
 "$G" --help > "$W/help.out" 2>&1

@@ -405,6 +405,36 @@ static void t_cross_entropy(void) {
     }
 }
 
+/* rt_lm_head_ce: the loss equals rt_cross_entropy of the whole logits for
+ * any chunk size, and a chunk of R rows uses all R rows of the workspace
+ * (a cap inside the kernel once silently halved the requested 512). */
+static void t_lm_head_ce(void) {
+  const int64_t N = 600, C = 8, V = 37;
+  const int64_t rs[] = {1, 7, 256, 300, 600};
+  double *x = rnd(N * C, -1, 1), *w = rnd(V * C, -1, 1), *lg = ALLOC(double, N * V);
+  int32_t *t = rndidx(N, V);
+  rt_matmul_f64(lg, x, w, 1, N, V, C, 0, 1, 0, 0, 0);
+  double ref;
+  rt_cross_entropy_f64(&ref, lg, t, N, V);
+  for (size_t k = 0; k < sizeof rs / sizeof *rs; k++) {
+    const int64_t R = rs[k];
+    ctx("lm_head_ce N=%lld R=%lld", (long long)N, (long long)R);
+    double *ws = ALLOC(double, R * V), *dx = ALLOC(double, N * C), *dw = ALLOC(double, V * C);
+    for (int64_t i = 0; i < R * V; i++) ws[i] = NAN;
+    double l;
+    rt_lm_head_ce_f64(&l, NULL, NULL, x, w, t, N, C, V, 1, ws, R);
+    CMP64("lm_head_ce loss", &ref, &l, 1, A64, R64);
+    t_checks++;
+    if (isnan(ws[(R - 1) * V])) {
+      printf("FAIL lm_head_ce [%s]: workspace row %lld unused\n", t_ctx, (long long)(R - 1));
+      t_fail++;
+    }
+    rt_lm_head_ce_f64(&l, dx, dw, x, w, t, N, C, V, 1, ws, R);
+    CMP64("lm_head_ce loss (with gradients)", &ref, &l, 1, A64, R64);
+  }
+  t_free_all();
+}
+
 static void t_causal_mask(void) {
   const int64_t cases[][3] = {{1, 1, 1}, {2, 3, 3}, {3, 2, 5}, {4, 130, 130}};
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -656,6 +686,7 @@ int main(void) {
   t_special();
   t_softmax();
   t_cross_entropy();
+  t_lm_head_ce();
   t_causal_mask();
   t_rope();
   t_permute();
