@@ -68,7 +68,7 @@ int pass_fuse_lm_head_ce_run(IrGraph *g, int64_t rows) {
   int64_t N = ir_numel(&xn->shape) / xn->shape.d[xn->shape.rank - 1];
   /* Rows per chunk (LM_HEAD_ROWS by default): every chunk streams all of w
    * through the forward and dx GEMMs, so fewer, larger chunks read w less
-   * often (bench/kernels/bench_lm_head.c: 512 rows is ~10% faster than 256
+   * often (bench/kernels/bench_lm_head.c: 512 rows is ~8% faster than 256
    * at GPT-2's vocab) while the workspace stays a fraction of the logits;
    * tiny shapes still get three chunks so the seams are exercised. */
   int64_t R = (N + 2) / 3;
