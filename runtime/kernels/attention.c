@@ -23,24 +23,8 @@
  * blocks and key blocks in one fixed order; so no result depends on the
  * thread count, and there are no atomics. Causal tiles wholly above the
  * diagonal are never visited. */
-#include <cblas.h>
+#include "gemm.h"
 #include "kern.h"
-
-static inline void agemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                             const float *a, int64_t lda, const float *b, int64_t ldb,
-                             float beta, float *y, int64_t ldy) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              (blasint)M, (blasint)N, (blasint)K, alpha, a, (blasint)lda, b, (blasint)ldb,
-              beta, y, (blasint)ldy);
-}
-
-static inline void agemm_f64(int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha,
-                             const double *a, int64_t lda, const double *b, int64_t ldb,
-                             double beta, double *y, int64_t ldy) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              (blasint)M, (blasint)N, (blasint)K, alpha, a, (blasint)lda, b, (blasint)ldb,
-              beta, y, (blasint)ldy);
-}
 
 /* the tile edge actually used */
 static inline int64_t attn_block(int64_t block) {

@@ -40,7 +40,7 @@ void FN(flash_attention)(T *o, T *lse, const T *q, const T *k, const T *v, int64
     }
     for (int64_t j0 = 0; j0 < kend; j0 += bs) {
       const int64_t n = kend - j0 < bs ? kend - j0 : bs;
-      L(agemm)(0, 1, m, n, D, sc, qi, ldq, kb + j0 * ldk, ldk, (T)0, s, n);
+      L(gemm)(0, 1, m, n, D, sc, qi, ldq, kb + j0 * ldk, ldk, (T)0, s, n);
       for (int64_t r = 0; r < m; r++) {
         T *sr = s + r * n;
         const int64_t lim = L(attn_lim)(causal, i0 + r, off, j0, n);
@@ -70,7 +70,7 @@ void FN(flash_attention)(T *o, T *lse, const T *q, const T *k, const T *v, int64
         }
         sum[r] += (double)ps;
       }
-      L(agemm)(0, 0, m, D, n, (T)1, s, n, vb + j0 * ldk, ldk, (T)1, oi, ldq);
+      L(gemm)(0, 0, m, D, n, (T)1, s, n, vb + j0 * ldk, ldk, (T)1, oi, ldq);
     }
     for (int64_t r = 0; r < m; r++) {
       const T inv = (T)(1.0 / sum[r]);
@@ -122,7 +122,7 @@ void FN(flash_attention_bwd)(T *dq, T *dk, T *dv, const T *dout, const T *q, con
           const int64_t n = kend - j0 < bs ? kend - j0 : bs;
           const T *kj = kb + j0 * ldk, *vj = vb + j0 * ldk;
           /* P = exp(scale Q K^T - lse), 0 where masked */
-          L(agemm)(0, 1, m, n, D, sc, qi, ldq, kj, ldk, (T)0, s, n);
+          L(gemm)(0, 1, m, n, D, sc, qi, ldq, kj, ldk, (T)0, s, n);
           for (int64_t r = 0; r < m; r++) {
             T *sr = s + r * n;
             const int64_t lim = L(attn_lim)(causal, i0 + r, off, j0, n);
@@ -132,8 +132,8 @@ void FN(flash_attention_bwd)(T *dq, T *dk, T *dv, const T *dout, const T *q, con
             for (int64_t c = lim; c < n; c++) sr[c] = 0;
           }
           /* dV_j += P^T dO_i; dP = dO_i V_j^T */
-          L(agemm)(1, 0, n, D, m, (T)1, s, n, doi, ldq, (T)1, dvb + j0 * ldk, ldk);
-          L(agemm)(0, 1, m, n, D, (T)1, doi, ldq, vj, ldk, (T)0, dp, n);
+          L(gemm)(1, 0, n, D, m, (T)1, s, n, doi, ldq, (T)1, dvb + j0 * ldk, ldk);
+          L(gemm)(0, 1, m, n, D, (T)1, doi, ldq, vj, ldk, (T)0, dp, n);
           /* dS = P * (dP - D_i) */
           for (int64_t r = 0; r < m; r++) {
             T *pr = dp + r * n;
@@ -143,8 +143,8 @@ void FN(flash_attention_bwd)(T *dq, T *dk, T *dv, const T *dout, const T *q, con
             for (int64_t c = 0; c < n; c++) pr[c] = sr[c] * (pr[c] - dr);
           }
           /* dQ_i += scale dS K_j; dK_j += scale dS^T Q_i */
-          L(agemm)(0, 0, m, D, n, sc, dp, n, kj, ldk, (T)1, dqi, ldq);
-          L(agemm)(1, 0, n, D, m, sc, dp, n, qi, ldq, (T)1, dkb + j0 * ldk, ldk);
+          L(gemm)(0, 0, m, D, n, sc, dp, n, kj, ldk, (T)1, dqi, ldq);
+          L(gemm)(1, 0, n, D, m, sc, dp, n, qi, ldq, (T)1, dkb + j0 * ldk, ldk);
         }
       }
     }

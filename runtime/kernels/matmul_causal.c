@@ -13,9 +13,9 @@
  *               upper triangle is never read)
  * Threads: OpenMP over the batch (batch * heads), BLAS single-threaded as
  * in matmul.c. */
-#include <cblas.h>
 #include <omp.h>
 #include <string.h>
+#include "gemm.h"
 #include "kern.h"
 
 /* Rows per block: small enough to skip most of the upper triangle, big
@@ -24,25 +24,6 @@
 #ifndef RT_CAUSAL_BLK
 #define RT_CAUSAL_BLK 32
 #endif
-
-/* gemm with an explicit output leading dimension (sub-blocks of y). */
-static inline void gemmx_f32(int ta, int tb, int64_t M, int64_t N, int64_t K,
-                             const float *a, int64_t lda, const float *b,
-                             int64_t ldb, float beta, float *y, int64_t ldy) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-              tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
-              (blasint)K, 1.0f, a, (blasint)lda, b, (blasint)ldb, beta, y,
-              (blasint)ldy);
-}
-
-static inline void gemmx_f64(int ta, int tb, int64_t M, int64_t N, int64_t K,
-                             const double *a, int64_t lda, const double *b,
-                             int64_t ldb, double beta, double *y, int64_t ldy) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-              tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
-              (blasint)K, 1.0, a, (blasint)lda, b, (blasint)ldb, beta, y,
-              (blasint)ldy);
-}
 
 #define KERN_TMPL "matmul_causal_tmpl.h"
 #include "instantiate.h"

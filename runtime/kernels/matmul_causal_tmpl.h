@@ -27,15 +27,15 @@ static void L(causal_out)(const L(causal_job) *j, int64_t M) {
     T *yb = j->y + r0 * N;
     const T *ar = OPA_ROWS(j, r0);
     if (!j->accumulate) { /* one call for columns 0..r1, then zero above */
-      L(gemmx)(j->ta, j->tb, m, r1, j->K, ar, j->lda, j->b, j->ldb, (T)0, yb, N);
+      L(gemm)(j->ta, j->tb, m, r1, j->K, (T)1, ar, j->lda, j->b, j->ldb, (T)0, yb, N);
       for (int64_t i = 0; i < m; i++)
         for (int64_t c = r0 + i + 1; c < N; c++) yb[i * N + c] = (T)0;
       continue;
     }
-    if (r0 > 0) L(gemmx)(j->ta, j->tb, m, r0, j->K, ar, j->lda, j->b, j->ldb, (T)1, yb, N);
+    if (r0 > 0) L(gemm)(j->ta, j->tb, m, r0, j->K, (T)1, ar, j->lda, j->b, j->ldb, (T)1, yb, N);
     /* accumulating: the diagonal block goes through scr, so its upper
      * part does not land on y */
-    L(gemmx)(j->ta, j->tb, m, m, j->K, ar, j->lda, OPB_COLS(j, r0), j->ldb, (T)0, j->scr, m);
+    L(gemm)(j->ta, j->tb, m, m, j->K, (T)1, ar, j->lda, OPB_COLS(j, r0), j->ldb, (T)0, j->scr, m);
     for (int64_t i = 0; i < m; i++)
       for (int64_t c = 0; c <= i; c++) yb[i * N + r0 + c] += j->scr[i * m + c];
   }
@@ -53,7 +53,7 @@ static void L(causal_a)(const L(causal_job) *j, int64_t i0, int64_t n, T beta) {
     for (int64_t i = 0; i < n; i++)
       for (int64_t c = 0; c < n; c++)
         j->scr[i * n + c] = c <= i ? j->a[(i0 + i) * j->lda + i0 + c] : (T)0;
-    L(gemmx)(j->ta, j->tb, n, N, n, j->scr, n, OPB_ROWS(j, i0), j->ldb, beta, yr, N);
+    L(gemm)(j->ta, j->tb, n, N, n, (T)1, j->scr, n, OPB_ROWS(j, i0), j->ldb, beta, yr, N);
     return;
   }
   const int64_t h = n / 2;
@@ -63,12 +63,12 @@ static void L(causal_a)(const L(causal_job) *j, int64_t i0, int64_t n, T beta) {
   const T *blk = j->a + (i0 + h) * j->lda + i0;
   if (!j->ta) {
     L(causal_a)(j, i0, h, beta);
-    L(gemmx)(0, j->tb, n - h, N, h, blk, j->lda, OPB_ROWS(j, i0), j->ldb, beta,
+    L(gemm)(0, j->tb, n - h, N, h, (T)1, blk, j->lda, OPB_ROWS(j, i0), j->ldb, beta,
              yr + h * N, N);
     L(causal_a)(j, i0 + h, n - h, (T)1);
   } else {
     L(causal_a)(j, i0, h, beta);
-    L(gemmx)(1, j->tb, h, N, n - h, blk, j->lda, OPB_ROWS(j, i0 + h), j->ldb, (T)1, yr, N);
+    L(gemm)(1, j->tb, h, N, n - h, (T)1, blk, j->lda, OPB_ROWS(j, i0 + h), j->ldb, (T)1, yr, N);
     L(causal_a)(j, i0 + h, n - h, beta);
   }
 }

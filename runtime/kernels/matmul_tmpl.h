@@ -16,7 +16,7 @@ static void L(gemm_split)(int ta, int tb, int64_t M, int64_t N, int64_t K,
   const int cols = N >= 4 * M && N >= 64 * nt;
   /* small products are not worth waking the team */
   if (nt <= 1 || (double)M * N * K < 2e6 || (!cols && M < 2 * nt)) {
-    L(gemm)(ta, tb, M, N, K, a, lda, b, ldb, beta, y, N);
+    L(gemm)(ta, tb, M, N, K, (T)1, a, lda, b, ldb, beta, y, N);
     return;
   }
 #pragma omp parallel num_threads(nt)
@@ -28,10 +28,10 @@ static void L(gemm_split)(int ta, int tb, int64_t M, int64_t N, int64_t K,
     int64_t i0 = units * t / n * q, i1 = units * (t + 1) / n * q;
     if (i1 > D) i1 = D;
     if (i0 < i1 && cols) /* column c of op(b): b + c stored plain, b + c*ldb transposed */
-      L(gemm)(ta, tb, M, i1 - i0, K, a, lda, tb ? b + i0 * ldb : b + i0, ldb, beta,
+      L(gemm)(ta, tb, M, i1 - i0, K, (T)1, a, lda, tb ? b + i0 * ldb : b + i0, ldb, beta,
               y + i0, N);
     else if (i0 < i1) /* row r of op(a): a + r*lda stored plain, a + r transposed */
-      L(gemm)(ta, tb, i1 - i0, N, K, ta ? a + i0 : a + i0 * lda, lda, b, ldb,
+      L(gemm)(ta, tb, i1 - i0, N, K, (T)1, ta ? a + i0 : a + i0 * lda, lda, b, ldb,
               beta, y + i0 * N, N);
   }
 }
@@ -53,6 +53,6 @@ void FN(matmul)(T *y, const T *a, const T *b, int64_t batch, int64_t M,
   }
 #pragma omp parallel for schedule(static) if (batch > 1)
   for (int64_t i = 0; i < batch; i++)
-    L(gemm)(ta, tb, M, N, K, a + i * sa, lda, b + i * sb, ldb, beta,
+    L(gemm)(ta, tb, M, N, K, (T)1, a + i * sa, lda, b + i * sb, ldb, beta,
             y + i * M * N, N);
 }
