@@ -9,10 +9,7 @@
 : "${FTC:?}" "${BUILD:?}" "${SRC:?}"
 W=$BUILD/e2e
 rm -rf "$W" && mkdir -p "$W" || exit 1
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+. "$SRC/tests/lib.sh"
 # A failing run: exit status $2 (1 = bad input), stderr ($3) names $4 and
 # shows no crash or sanitizer report.
 clean_fail() { # description, rc, errfile, needle
@@ -26,7 +23,6 @@ clean_fail() { # description, rc, errfile, needle
 loss_of() { grep '"loss"' "$1" | tail -n 1 | sed 's/.*"loss": \([-0-9.e+naif]*\).*/\1/'; }
 val_of() { grep '"val_loss"' "$1" | tail -n 1 | sed 's/.*"val_loss": \([-0-9.e+naif]*\).*/\1/'; }
 losses() { grep -o '"\(val_\)\{0,1\}loss": [^,}]*' "$1"; }
-num='/^-?[0-9][0-9.]*([eE][-+]?[0-9]+)?$/'   # a finite number (not nan/inf)
 lt() { awk -v a="$1" -v b="$2" "BEGIN { exit !(a ~ $num && a + 0 < b + 0) }"; }
 
 # The synthetic task: one sentence repeated (see pattern_gpt2.ft).

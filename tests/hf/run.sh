@@ -28,14 +28,7 @@ if ! have; then
 fi
 W=$BUILD/hf
 rm -rf "$W" && mkdir -p "$W" || exit 1
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
-# |a - b| <= tol * |b|, both numbers present
-close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d;
-  m = b < 0 ? -b : b; f = "^-?[0-9][0-9.]*([eE][-+]?[0-9]+)?$"
-  exit !(a ~ f && b ~ f && d <= t * m) }'; }
+. "$SRC/tests/lib.sh"
 ref() { OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error \
         HF_HUB_DISABLE_PROGRESS_BARS=1 "$PY" "$SRC/tests/hf/hf_ref.py" "$@" 2>> "$W/py.err"; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^[0-9][0-9.]*([eE][-+]?[0-9]+)?$/ && a + 0 < b + 0) }'; }

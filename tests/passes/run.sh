@@ -17,16 +17,9 @@
 : "${FTC:?}" "${BUILD:?}" "${SRC:?}"
 W=$BUILD/passes
 rm -rf "$W" && mkdir -p "$W" || exit 1
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+. "$SRC/tests/lib.sh"
 loss_at() { sed -n "s/^{\"step\": $2, \"loss\": \([^,]*\),.*/\1/p" "$1"; }
 losses() { grep -o '"loss": [^,}]*' "$1"; }
-num='/^-?[0-9][0-9.]*([eE][-+]?[0-9]+)?$/'
-# |a - b| <= tol * |b|, both finite numbers
-close() { awk -v a="$1" -v b="$2" -v t="$3" \
-  "BEGIN { d = a - b; if (d < 0) d = -d; m = b < 0 ? -b : b; exit !(a ~ $num && b ~ $num && d <= t * m) }"; }
 
 # Some text with an uneven byte distribution (only its bytes matter).
 awk 'BEGIN { srand(5); for (i = 0; i < 20000; i++) printf "%c", 97 + int(rand() * rand() * 26) }' \
