@@ -11,27 +11,7 @@
  *  - a model without attention gets a warning, not an error. */
 #include <math.h>
 #include "test_elab_util.h"
-#include "back.h"
-
-/* Runs `passes { body }`'s forward stage on g; diagnostics into *out. */
-static int run_pass(IrGraph *g, const char *body, char **out) {
-  size_t len = 0;
-  FILE *f = open_memstream(out, &len);
-  Diag *d = diag_new(f, 20);
-  AstCtx *c = ast_ctx_new(d, NULL);
-  char text[256];
-  snprintf(text, sizeof text, "passes {\n  %s\n}\n", body);
-  AstNode *root = ast_parse_string(c, "p.ft", text, strlen(text));
-  const AstNode *pb = NULL;
-  for (int i = 0; root && i < root->nkids; i++)
-    if (root->kids[i]->kind == AST_PASSES) pb = root->kids[i];
-  int rc = pb ? pass_run_stage(g, pb, IR_PHASE_FWD, d) : -2;
-  if (rc == 0 && diag_errors(d) > 0) rc = -1;
-  ast_ctx_free(c);
-  diag_free(d);
-  fclose(f);
-  return rc;
-}
+#include "test_pass_util.h"
 
 static int count_live(const IrGraph *g, IrOp op) {
   int n = 0;
@@ -65,7 +45,7 @@ static void test_llama(void) {
   int kin = e0 >= 0 ? g->nodes[g->nodes[e0].in[0]].in[0] : -1;
   int out0 = find_node(g, "model.layers.0.self_attn.attention.out");
   char *msg = NULL;
-  int rc = run_pass(g, "flash_attention(block: 4)", &msg);
+  int rc = run_passes(g, "p.ft", "flash_attention(block: 4)", &msg);
   CHECK(rc == 0 && msg && !*msg, "pass ran cleanly (rc %d): %s", rc, msg ? msg : "");
   free(msg);
   CHECK(count_live(g, IR_FLASH_ATTENTION) == 2, "%d fused nodes", count_live(g, IR_FLASH_ATTENTION));
@@ -120,7 +100,7 @@ static void test_outside_reader(void) {
   CHECK(ir_infer(g, NULL, x) == 0, "extra reader");
   int n0 = g->n;
   char *msg = NULL;
-  int rc = run_pass(g, "flash_attention", &msg);
+  int rc = run_passes(g, "p.ft", "flash_attention", &msg);
   CHECK(rc == 0, "an unrecognized attention is not an error");
   CHECK(msg && strstr(msg, "warning: flash_attention: this attention is left unfused: something "
                            "outside the attention reads its intermediate tensors"),
@@ -150,13 +130,13 @@ static void test_no_attention(void) {
   CHECK(e.g, "model: %s", e.diags);
   if (!e.g) return;
   char *msg = NULL;
-  int rc = run_pass(e.g, "flash_attention", &msg);
+  int rc = run_passes(e.g, "p.ft", "flash_attention", &msg);
   CHECK(rc == 0 && msg && strstr(msg, "p.ft:2:3: warning: flash_attention: the model has no "
                                       "attention to fuse"),
         "rc %d: %s", rc, msg ? msg : "");
   free(msg);
   msg = NULL;
-  rc = run_pass(e.g, "flash_attention(block: 0)", &msg);
+  rc = run_passes(e.g, "p.ft", "flash_attention(block: 0)", &msg);
   CHECK(rc == -1 && msg && strstr(msg, "p.ft:2:3: error: flash_attention: block must be between "
                                        "1 and 128"),
         "block 0: rc %d: %s", rc, msg ? msg : "");

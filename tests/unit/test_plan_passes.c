@@ -5,6 +5,7 @@
  * exported as AstSig signatures.
  */
 #include "test_autodiff_util.h"
+#include "test_pass_util.h"
 
 static int runs[8], nruns;
 static int64_t seen_k;
@@ -44,24 +45,10 @@ static const Pass pass_b = {"test_b", "Another.", none, NULL, pb_conflicts, NULL
                             run_b};
 static const Pass pass_c = {"test_c", "A third.", none, NULL, NULL, NULL, IR_PHASE_BWD, run_b};
 
-/* Parses `passes { body }` and runs the FWD stage; diagnostics into *out. */
+/* Runs `passes { body }`'s forward stage on G, counting the test passes' runs. */
 static int run_block(const char *body, char **out) {
-  size_t len = 0;
-  FILE *f = open_memstream(out, &len);
-  Diag *d = diag_new(f, 20);
-  AstCtx *c = ast_ctx_new(d, NULL);
-  char text[512];
-  snprintf(text, sizeof text, "passes {\n  %s\n}\n", body);
-  AstNode *root = ast_parse_string(c, "t.ft", text, strlen(text));
-  const AstNode *pb = NULL;
-  for (int i = 0; root && i < root->nkids; i++)
-    if (root->kids[i]->kind == AST_PASSES) pb = root->kids[i];
   nruns = 0;
-  int rc = pb ? pass_run_stage(G, pb, IR_PHASE_FWD, d) : -2;
-  ast_ctx_free(c);
-  diag_free(d);
-  fclose(f);
-  return rc;
+  return run_passes(G, "t.ft", body, out);
 }
 
 static void expect_error(const char *body, const char *msg) {
