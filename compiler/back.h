@@ -45,7 +45,6 @@ int pass_dce_run(IrGraph *g);
  * reads the logits (then g->logits = -1). Returns 1 fused, 0 not, -1 error. */
 /* rows of logits per chunk of the fused lm-head unless the recipe says */
 #define LM_HEAD_ROWS 512
-#define LM_HEAD_ROWS_STR "512"
 int pass_fuse_lm_head_ce_run(IrGraph *g, int64_t rows);
 
 #endif

@@ -109,8 +109,10 @@ static int run(IrGraph *g, const PassArgs *a, Diag *d) {
   return pass_fuse_lm_head_ce_run(g, rows) < 0 ? -1 : 0;
 }
 
+#define ROWS_TEXT_(n) #n
+#define ROWS_TEXT(n) ROWS_TEXT_(n) /* the default as the registry's text */
 static const PassParam params[] = {
-    {"rows", PP_INT, LM_HEAD_ROWS_STR,
+    {"rows", PP_INT, ROWS_TEXT(LM_HEAD_ROWS),
      "logit rows per chunk: the workspace is rows x vocab; larger chunks read the weight less often"},
     {0}};
 
