@@ -39,7 +39,7 @@ typedef struct Drv {
 int drv_compile(const DrvOpts *o, Drv *out);
 void drv_free(Drv *d);
 
-/* compiler/build.c: generates the trainer's C for a planned graph and links
+/* compiler/codegen/build.c: generates the trainer's C for a planned graph and links
  * it with the runtime into `out`. `emit_c` (or NULL) also receives the
  * source; `keep` leaves the temp build directory (printed). Returns an exit
  * code (cmd.h). */

@@ -119,13 +119,32 @@ static void fill_row(const rt_data *d, int64_t start, int32_t *tokens, int32_t *
   }
 }
 
-void rt_data_next(rt_data *d, int32_t *tokens, int32_t *targets) {
+/* The global batch rule shared by gradient accumulation and data-parallel
+ * ranks: a step's global batch of G rows is G consecutive draws of the data
+ * RNG (row i = draw i), so any split of it, micro-batch i of rank r reading
+ * rows (r * accum + i) * B .. +B, reads exactly the windows one process at
+ * batch G would. splitmix64 advances by a constant per draw, so reading
+ * rows [row0, row0+n) starts from the step's state moved row0 draws on. */
+#define RT_RNG_GAMMA 0x9e3779b97f4a7c15ULL
+
+void rt_data_rows(const rt_data *d, int64_t row0, int nrows, int32_t *tokens,
+                  int32_t *targets) {
   uint64_t nstart = (uint64_t)(d->ntrain - d->seq); /* starts 0 .. ntrain-seq-1 */
-  for (int b = 0; b < d->batch; b++) {
-    int64_t start = (int64_t)(rt_rng_next(&d->rng) % nstart);
+  rt_rng g = {d->rng.s + (uint64_t)row0 * RT_RNG_GAMMA};
+  for (int b = 0; b < nrows; b++) {
+    int64_t start = (int64_t)(rt_rng_next(&g) % nstart);
     fill_row(d, start, tokens + (int64_t)b * d->seq, targets + (int64_t)b * d->seq);
   }
+}
+
+void rt_data_advance(rt_data *d, int64_t global_rows) {
+  d->rng.s += (uint64_t)global_rows * RT_RNG_GAMMA;
   d->batches++;
+}
+
+void rt_data_next(rt_data *d, int32_t *tokens, int32_t *targets) {
+  rt_data_rows(d, 0, d->batch, tokens, targets);
+  rt_data_advance(d, d->batch);
 }
 
 static int64_t val_windows(const rt_data *d) {

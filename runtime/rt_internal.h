@@ -82,7 +82,15 @@ typedef struct rt_data {
   uint64_t batches;                       /* ... and batches drawn so far */
 } rt_data;
 int rt_data_open(rt_data *d, const rt_data_cfg *cfg, uint64_t seed);
+/* One batch of d->batch rows: rt_data_rows(0, batch) then advance(batch). */
 void rt_data_next(rt_data *d, int32_t *tokens, int32_t *targets);
+/* The global-batch rule (accumulation and ranks, data.c): rows [row0,
+ * row0+nrows) of the step's global batch, without moving the position;
+ * rt_data_advance(global_rows) ends the step. Micro-batch i of rank r at
+ * per-rank batch B with `accum` micro-batches reads row0 = (r*accum + i)*B. */
+void rt_data_rows(const rt_data *d, int64_t row0, int nrows, int32_t *tokens,
+                  int32_t *targets);
+void rt_data_advance(rt_data *d, int64_t global_rows);
 int64_t rt_data_val_batches(const rt_data *d); /* distinct val batches */
 void rt_data_val(const rt_data *d, int64_t b, int32_t *tokens, int32_t *targets);
 void rt_data_close(rt_data *d);

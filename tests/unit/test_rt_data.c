@@ -54,6 +54,28 @@ int main(void) {
   for (int i = 0; i < B * T; i++) same &= tok[i] == tok2[i];
   CHECK(!same, "another seed gives other batches");
   rt_data_close(&e);
+  /* the global-batch rule: rows of a batch of 2B drawn in two halves (two
+   * micro-batches, or two ranks) equal one draw of 2B rows, and both loaders
+   * are at the same position afterwards */
+  {
+    rt_data_cfg c2 = cfg;
+    c2.batch = 2 * B;
+    rt_data w, h;
+    CHECK(rt_data_open(&w, &c2, 9) == 0 && rt_data_open(&h, &cfg, 9) == 0, "open for rows");
+    int32_t wt[2 * B * T], wg[2 * B * T], ht[2 * B * T], hg[2 * B * T];
+    int eq = 1;
+    for (int step = 0; step < 3; step++) {
+      rt_data_next(&w, wt, wg);
+      rt_data_rows(&h, B, B, ht + B * T, hg + B * T); /* order does not matter */
+      rt_data_rows(&h, 0, B, ht, hg);
+      rt_data_advance(&h, 2 * B);
+      for (int i = 0; i < 2 * B * T; i++) eq &= wt[i] == ht[i] && wg[i] == hg[i];
+    }
+    CHECK(eq, "micro-batches of a global batch read the rows one batch of 2B reads");
+    CHECK(w.rng.s == h.rng.s && w.batches == h.batches, "same position after the split");
+    rt_data_close(&w);
+    rt_data_close(&h);
+  }
   /* val windows: from the val part only, fixed */
   int64_t vb = rt_data_val_batches(&d);
   CHECK(vb == ((100 - 1) / T + B - 1) / B, "val batches %lld", (long long)vb);

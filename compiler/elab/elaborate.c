@@ -1,4 +1,4 @@
-/* compiler/elaborate.c -- the entry point: a checked recipe AST -> the
+/* compiler/elab/elaborate.c -- the entry point: a checked recipe AST -> the
  * forward graph (inputs, params, logits, loss) and the Recipe settings
  * (`data`, `weights`, `train`).
  *

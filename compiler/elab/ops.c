@@ -1,4 +1,4 @@
-/* compiler/elaborate_ops.c -- the built-in functions a .ft file may call:
+/* compiler/elab/ops.c -- the built-in functions a .ft file may call:
  * number functions (sqrt, exp) and the tensor ops of a forward, each
  * lowered to IR nodes; attention is a composite expanded into primitives.
  *

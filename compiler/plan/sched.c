@@ -1,4 +1,4 @@
-/* compiler/sched.c -- the static schedule: one dependency order for the
+/* compiler/plan/sched.c -- the static schedule: one dependency order for the
  * whole training step, plus the small node facts the other back-end stages
  * share (view bases, element sizes, shape text).
  *
@@ -11,7 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "back.h"
+#include "../back.h"
 
 static long key_of(const IrGraph *g, int id) {
   return (long)g->nodes[id].phase * (long)(g->n + 1) + id;

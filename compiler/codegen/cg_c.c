@@ -1,4 +1,4 @@
-/* compiler/cg_c.c -- the C code generator: the trainer's source for the CPU
+/* compiler/codegen/cg_c.c -- the C code generator: the trainer's source for the CPU
  * backend.
  *
  * One idea: the plan already fixed every byte, so the generated program is
@@ -16,7 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "back.h"
+#include "../back.h"
 #include "config.h"
 
 typedef struct Cg {

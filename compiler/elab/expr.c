@@ -1,4 +1,4 @@
-/* compiler/elaborate_expr.c -- expressions: name resolution, constant
+/* compiler/elab/expr.c -- expressions: name resolution, constant
  * arithmetic, operators on tensors, member access, indexing and slicing.
  *
  * The idea: one evaluator serves every context (module presets, model

@@ -1,4 +1,4 @@
-/* compiler/elaborate_value.c -- the elaborator's plumbing: one arena for
+/* compiler/elab/value.c -- the elaborator's plumbing: one arena for
  * everything it allocates, values, flat environments, module records,
  * argument binding and scope-path names.
  *

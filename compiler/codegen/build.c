@@ -1,4 +1,4 @@
-/* compiler/build.c -- `ftc build`: generated C -> a linked trainer binary.
+/* compiler/codegen/build.c -- `ftc build`: generated C -> a linked trainer binary.
  *
  * One idea: reproducibility comes from giving the C compiler nothing that
  * varies. The source is written as "trainer.c" in a fresh temp directory
@@ -18,10 +18,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "back.h"
-#include "cmd.h"
+#include "../back.h"
+#include "../cmd.h"
 #include "config.h"
-#include "driver.h"
+#include "../driver.h"
 
 #define MAXARGS 96
 

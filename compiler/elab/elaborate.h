@@ -1,4 +1,4 @@
-/* compiler/elaborate.h -- private to the elaborator (compiler/elaborate*.c):
+/* compiler/elab/elaborate.h -- private to the elaborator (compiler/elab/*.c):
  * the values of the small interpreter that runs a checked AST and emits the
  * forward graph, its scopes and its helpers.
  *
@@ -9,16 +9,16 @@
  * elaboration except the graph and the Recipe: every value, environment and
  * instance lives in one arena (El.arena) freed at the end.
  *
- * Files: elaborate.c (entry, recipe settings, data), elaborate_value.c
- * (arena, values, environments, argument binding, names), elaborate_expr.c
- * (expressions, constant arithmetic, operators), elaborate_ops.c (built-in
- * tensor ops, attention), elaborate_model.c (model specs, instances,
+ * Files: elaborate.c (entry, recipe settings, data), value.c
+ * (arena, values, environments, argument binding, names), expr.c
+ * (expressions, constant arithmetic, operators), ops.c (built-in
+ * tensor ops, attention), model.c (model specs, instances,
  * params, forward calls, statements).
  */
 #ifndef FTC_COMPILER_ELABORATE_H
 #define FTC_COMPILER_ELABORATE_H
 
-#include "ir.h"
+#include "../ir.h"
 
 typedef enum {
   V_ERR,     /* an error was reported; propagate */
@@ -115,7 +115,7 @@ struct Builtin {
   int tensor_op;     /* only valid inside a forward */
 };
 
-/* ---- elaborate_value.c ------------------------------------------------ */
+/* ---- value.c ------------------------------------------------ */
 void *el_alloc(El *E, size_t n);           /* zeroed, freed with the arena */
 const char *el_strdup(El *E, const char *s);
 void el_arena_free(El *E);
@@ -143,7 +143,7 @@ const char *el_path(El *E, const char *parent, const char *name);
 /* Names a fresh tensor (id >= first) that has no name yet. */
 void el_name(El *E, Value v, int first, const char *path, const char *local);
 
-/* ---- elaborate_expr.c ------------------------------------------------- */
+/* ---- expr.c ------------------------------------------------- */
 Value el_eval(El *E, Scope *sc, const AstNode *e);
 Value el_lookup(El *E, Scope *sc, const char *name, Span sp);
 /* Node helpers: appends an op with attributes, checks its shape. -1 = error. */
@@ -154,11 +154,11 @@ const IrShape *el_shape(El *E, int id);
 /* Tensor binary op with suffix broadcasting (commutative ops reorder). */
 Value el_tensor_binop(El *E, Span sp, IrOp op, const char *sym, int a, int b);
 
-/* ---- elaborate_ops.c -------------------------------------------------- */
+/* ---- ops.c -------------------------------------------------- */
 const Builtin *el_builtin(const char *name);
 const char *const *el_builtin_names(void);
 
-/* ---- elaborate_model.c ------------------------------------------------ */
+/* ---- model.c ------------------------------------------------ */
 /* A model definition or preset called with arguments -> a new Spec. */
 Value el_spec_call(El *E, Scope *sc, const Value *callee, const AstNode *call);
 /* Instantiates a spec at `path` (creates its params). NULL on error. */

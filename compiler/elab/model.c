@@ -1,4 +1,4 @@
-/* compiler/elaborate_model.c -- models: specs (a definition with bound
+/* compiler/elab/model.c -- models: specs (a definition with bound
  * arguments, i.e. presets), instances (with their parameters, submodules and
  * repeat items), and forward calls, which run the forward's statements.
  *

@@ -1,4 +1,4 @@
-/* compiler/plan_print.c -- `ftc plan` output: the memory plan as a table
+/* compiler/plan/print.c -- `ftc plan` output: the memory plan as a table
  * for people and as JSON for scripts.
  *
  * One idea: both views print the same numbers from the Plan (categories at
@@ -6,7 +6,7 @@
  * JSON also pins the table.
  */
 #include <string.h>
-#include "back.h"
+#include "../back.h"
 
 static const char *const cat_names[PLAN_CAT_COUNT] = {
     "params", "grads", "optimizer_state", "inputs", "activations", "temporaries"};

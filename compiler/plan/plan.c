@@ -1,4 +1,4 @@
-/* compiler/plan.c -- the static memory plan: one arena, an offset for every
+/* compiler/plan/plan.c -- the static memory plan: one arena, an offset for every
  * tensor of the training step.
  *
  * One idea: shapes are static, so every tensor's lifetime is an interval of
@@ -12,7 +12,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "back.h"
+#include "../back.h"
 
 #define ALIGN 64
 static int64_t align_up(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
