@@ -5,27 +5,11 @@
 # step matches torch.optim.AdamW. For GPT-2 (GPT2LMHeadModel, tied head) and
 # LLaMA (LlamaForCausalLM: RoPE, grouped-query attention, RMSNorm).
 # The one idea: hf_ref.py recomputes exactly the windows the trainer sees.
-# Needs a virtualenv with torch, transformers and safetensors at
-# ${FTC_VENV:-$HOME/.cache/ftc/venv}; made here on first use (a few minutes
-# of pip), exit 77 (skipped) when that is impossible.
+# Needs the test virtualenv (tests/venv.sh: made on first use, a few
+# minutes of pip); exit 77 (skipped) when that is impossible.
 : "${FTC:?}" "${BUILD:?}" "${SRC:?}"
-VENV=${FTC_VENV:-$HOME/.cache/ftc/venv}
-PY=$VENV/bin/python
-have() { "$PY" -c "import torch, transformers, safetensors" > /dev/null 2>&1; }
-if ! have; then
-  echo "hf: making $VENV (torch, transformers, safetensors)"
-  mkdir -p "$(dirname "$VENV")"
-  if ! { [ -x "$PY" ] || python3 -m venv "$VENV"; } > "$BUILD/hf-venv.log" 2>&1; then
-    echo "hf: skipped: cannot create a virtualenv at $VENV (python3 -m venv failed)"; exit 77
-  fi
-  timeout 600 "$PY" -m pip install -q --disable-pip-version-check torch transformers safetensors \
-    >> "$BUILD/hf-venv.log" 2>&1
-  if ! have; then
-    echo "hf: skipped: pip could not install torch/transformers/safetensors into $VENV" \
-         "(no network or too slow; see $BUILD/hf-venv.log)"
-    exit 77
-  fi
-fi
+. "$SRC/tests/venv.sh"
+venv_need torch transformers safetensors || exit 77
 W=$BUILD/hf
 rm -rf "$W" && mkdir -p "$W" || exit 1
 . "$SRC/tests/lib.sh"
