@@ -95,7 +95,10 @@ int cmd_plan(int argc, char **argv) {
       "  Prints the static memory plan: bytes of parameters, gradients, optimizer\n"
       "  state, inputs, activations kept for the backward and temporaries at the\n"
       "  live peak, the peak and the op where it occurs, and the arena the trainer\n"
-      "  allocates. --json prints one JSON object (peak_bytes = arena bytes).\n";
+      "  allocates, beside this machine's memory. --json prints one JSON object:\n"
+      "  arena_bytes (allocated once; peak_bytes is the same number, kept for old\n"
+      "  scripts), live_peak_bytes (bytes live at the peak), peak_index (the peak\n"
+      "  op, 1-based: \"op 67 of 185\"), machine_memory_bytes (-1 = unknown).\n";
   Args a;
   int pr = parse(argc, argv, "--json --dtype --verify", &a, usage);
   if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;

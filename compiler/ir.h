@@ -140,7 +140,7 @@ typedef struct Recipe {
   const char *path;        /* the .ft file */
   /* data */
   DataKind data_kind;
-  const char *data_path;   /* resolved relative to the recipe's directory */
+  const char *data_path;   /* absolute when written relative: see dir */
   int batch, seq;
   double split;            /* fraction used for training; rest is val */
   int vocab;               /* tokenizer vocabulary (bytes: 256) */
@@ -154,12 +154,17 @@ typedef struct Recipe {
   double clip;             /* global-norm clip, 0 = off */
   int64_t eval_every, eval_batches;
   int64_t save_every;
-  const char *out_dir;
+  const char *out_dir;     /* `save to` (resolved like data_path), or the
+                              default runs/NAME, relative to the trainer's cwd */
   uint64_t seed;
   int64_t log_every;
   IrDtype dtype;           /* compute dtype of the build (F32; F64 for gradcheck) */
   const char *init_path;   /* weights = load("...") or NULL for init(seed) */
   uint64_t init_seed;      /* weights = init(seed: N); defaults to seed */
+  const char *dir;         /* the recipe's directory, absolute: the paths
+                              written in the recipe (data, load, save to)
+                              are resolved against it at build time */
+  const char *model_name;  /* the entry model's definition (gpt2, llama) */
 } Recipe;
 
 /* Elaboration: a loaded, checked AST -> the forward graph (inputs, params,

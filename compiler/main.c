@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ast.h"
 #include "cmd.h"
 #include "config.h"
 
@@ -54,6 +55,14 @@ int main(int argc, char **argv) {
   for (int i = 0; i < NCOMMANDS; i++)
     if (!strcmp(name, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);
+  const char *names[NCOMMANDS + 1];
+  for (int i = 0; i < NCOMMANDS; i++) names[i] = commands[i].name;
+  names[NCOMMANDS] = NULL;
+  const char *s = diag_suggest(name, names);
+  if (s) {
+    fprintf(stderr, "ftc: unknown command '%s' (did you mean 'ftc %s'?)\n", name, s);
+    return EXIT_USAGE;
+  }
   fprintf(stderr, "ftc: unknown command '%s'\n", name);
   usage(stderr);
   return EXIT_USAGE;

@@ -17,12 +17,50 @@
 #define CANARY 0xFF
 #define GUARD 4096
 
+/* A number read from the first line of a file (cgroup limits); -1 if none. */
+static int64_t file_number(const char *path) {
+  char buf[64];
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0 || buf[0] < '0' || buf[0] > '9') return -1; /* also "max" */
+  buf[n] = 0;
+  return strtoll(buf, NULL, 10);
+}
+
+int64_t rt_machine_memory(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  int64_t m = pages > 0 && page > 0 ? (int64_t)pages * page : -1;
+  /* a container's limit is the machine this process really has */
+  int64_t cg[2] = {file_number("/sys/fs/cgroup/memory.max"),
+                   file_number("/sys/fs/cgroup/memory/memory.limit_in_bytes")};
+  for (int i = 0; i < 2; i++)
+    if (cg[i] > 0 && (m < 0 || cg[i] < m)) m = cg[i];
+  return m;
+}
+
+/* Before allocating: a plan larger than the machine's memory cannot run,
+ * and saying so beats an allocation failure or a machine swapping to death. */
+static int fits(int64_t bytes) {
+  int64_t have = rt_machine_memory();
+  if (have <= 0 || bytes <= have) return 1;
+  char need[32], got[32];
+  rt_fmt_bytes(need, sizeof need, (double)bytes);
+  rt_fmt_bytes(got, sizeof got, (double)have);
+  rt_err("the plan needs an arena of %s (%lld bytes) but this machine has %s of memory: "
+         "make batch, seq or the model smaller (`ftc plan` shows where the bytes go)",
+         need, (long long)bytes, got);
+  return 0;
+}
+
 int rt_arena_open(rt_arena *a, int64_t bytes) {
   memset(a, 0, sizeof *a);
   if (bytes < 0) {
     rt_err("invalid arena size %lld", (long long)bytes);
     return -1;
   }
+  if (!fits(bytes)) return -1;
   size_t total = (size_t)bytes + GUARD;
   total = (total + 4095) & ~(size_t)4095;
   a->mem = aligned_alloc(4096, total);

@@ -33,41 +33,45 @@ static inline uint32_t tok_at(const rt_data *d, int64_t i) {
   }
 }
 
-static int open_shards(rt_data *d) {
-  if (d->n < RT_SHARD_HEADER || memcmp(d->buf, RT_SHARD_MAGIC, 8) != 0) {
+/* Checks one shard held in buf[0..n) (header, size, every token against
+ * the vocabulary) and returns where its tokens start, their size and count. */
+int rt_shard_parse(const char *path, const unsigned char *buf, int64_t n, int vocab,
+                   const unsigned char **tok, int *elem_out, int64_t *count_out) {
+  if (n < RT_SHARD_HEADER || memcmp(buf, RT_SHARD_MAGIC, 8) != 0) {
     rt_err("%s: not a token shard (missing the %s header; make one with "
-           "`ftc data text2shards`)", d->path, RT_SHARD_MAGIC);
+           "`ftc data text2shards`)", path, RT_SHARD_MAGIC);
     return -1;
   }
-  uint32_t ver = rd_u32(d->buf + 8), elem = rd_u32(d->buf + 12);
-  uint64_t count = rd_u64(d->buf + 16);
+  uint32_t ver = rd_u32(buf + 8), elem = rd_u32(buf + 12);
+  uint64_t count = rd_u64(buf + 16);
   if (ver != RT_SHARD_VERSION) {
-    rt_err("%s: shard format version %u, this trainer reads version %d", d->path,
+    rt_err("%s: shard format version %u, this trainer reads version %d", path,
            ver, RT_SHARD_VERSION);
     return -1;
   }
   if (elem != 2 && elem != 4) {
-    rt_err("%s: bad token size %u in the shard header (2 or 4)", d->path, elem);
+    rt_err("%s: bad token size %u in the shard header (2 or 4)", path, elem);
     return -1;
   }
-  uint64_t have = (uint64_t)(d->n - RT_SHARD_HEADER);
+  uint64_t have = (uint64_t)(n - RT_SHARD_HEADER);
   if (count > have / elem || have != count * elem) {
     rt_err("%s: truncated or corrupt shard: the header says %llu tokens of %u "
-           "bytes but the file holds %llu bytes of tokens", d->path,
+           "bytes but the file holds %llu bytes of tokens", path,
            (unsigned long long)count, elem, (unsigned long long)have);
     return -1;
   }
-  d->elem = (int)elem;
-  d->tok = d->buf + RT_SHARD_HEADER;
-  d->n = (int64_t)count;
-  for (int64_t i = 0; i < d->n; i++) {
-    uint32_t t = tok_at(d, i);
-    if (t >= (uint32_t)d->vocab) {
+  rt_data d = {.tok = buf + RT_SHARD_HEADER, .elem = (int)elem};
+  for (int64_t i = 0; i < (int64_t)count; i++) {
+    uint32_t t = tok_at(&d, i);
+    if (t >= (uint32_t)vocab) {
       rt_err("%s: token %u at position %lld is outside the vocabulary (%d)",
-             d->path, t, (long long)i, d->vocab);
+             path, t, (long long)i, vocab);
       return -1;
     }
   }
+  *tok = d.tok;
+  *elem_out = (int)elem;
+  *count_out = (int64_t)count;
   return 0;
 }
 
@@ -85,8 +89,13 @@ int rt_data_open(rt_data *d, const rt_data_cfg *cfg, uint64_t seed) {
     rt_err("%s: invalid batch %d / seq %d", cfg->path, cfg->batch, cfg->seq);
     return -1;
   }
-  if (rt_read_file(cfg->path, &d->buf, &d->n) != 0) return -1;
-  if (cfg->kind == RT_DATA_TEXT) {
+  if (cfg->kind == RT_DATA_SHARDS && rt_is_dir(cfg->path)) {
+    /* a directory of shards: their tokens in name order, headers dropped */
+    if (rt_shard_dir_load(cfg->path, d->vocab, &d->buf, &d->elem, &d->n) != 0) return -1;
+    d->tok = d->buf;
+  } else if (rt_read_file(cfg->path, &d->buf, &d->n) != 0) {
+    return -1;
+  } else if (cfg->kind == RT_DATA_TEXT) {
     if (d->vocab < 256) {
       rt_err("%s: byte-level text needs a vocabulary of at least 256 (model has %d)",
              cfg->path, d->vocab);
@@ -94,15 +103,16 @@ int rt_data_open(rt_data *d, const rt_data_cfg *cfg, uint64_t seed) {
     }
     d->elem = 1;
     d->tok = d->buf;
-  } else if (open_shards(d) != 0) {
+  } else if (rt_shard_parse(d->path, d->buf, d->n, d->vocab, &d->tok, &d->elem, &d->n) != 0) {
     goto fail;
   }
   double split = cfg->split > 0 && cfg->split <= 1 ? cfg->split : 1.0;
   d->ntrain = (int64_t)((double)d->n * split);
   if (d->ntrain < (int64_t)d->seq + 1) {
-    rt_err("%s: %lld training tokens (split %.3g of %lld) but one window needs "
-           "seq+1 = %d", cfg->path, (long long)d->ntrain, split, (long long)d->n,
-           d->seq + 1);
+    rt_err("%s: %lld tokens, too few for one training window: seq %d needs %d tokens "
+           "(seq + 1) in the training part, so the data needs at least %lld at split %g",
+           cfg->path, (long long)d->n, d->seq, d->seq + 1,
+           (long long)rt_data_needed(d->seq, split), split);
     goto fail;
   }
   rt_rng_seed(&d->rng, seed ^ 0xda7a5eed0f5eedULL);

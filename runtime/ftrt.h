@@ -92,6 +92,12 @@ typedef struct rt_model {
   rt_train_cfg train;
   rt_data_cfg data;
   const char *init_path;  /* weights file from the recipe, or NULL */
+  const char *recipe_dir; /* the recipe's directory at build time: the
+                             compiler resolved the recipe's relative paths
+                             (data, load, save to) against it; flags are
+                             relative to the working directory */
+  const char *model_name; /* the entry model's definition (gpt2, llama):
+                             --help names its weights' family */
 } rt_model;
 
 /* The run-time context the step functions receive. */
@@ -117,6 +123,17 @@ rt_shard_writer *rt_shard_open(const char *path, int elem_bytes); /* NULL = erro
 int rt_shard_append(rt_shard_writer *w, const uint32_t *tok, int64_t n); /* 0 ok */
 int rt_shard_close(rt_shard_writer *w);  /* 0 ok; frees w either way */
 void rt_shard_abort(rt_shard_writer *w); /* removes the temp file, frees w */
+/* `shards(path)` is one shard file or a directory of them, read in name
+ * order (runtime/shard_dir.c). For checks before a run: the tokens a data
+ * source holds (text: its bytes; shards: the headers' counts), -1 when it
+ * is missing or unreadable (no message); and the fewest tokens that leave
+ * one training window of seq + 1 at `split`. */
+int64_t rt_data_count(int shards, const char *path);
+int64_t rt_data_needed(int seq, double split);
+/* The memory this process can have: physical RAM, or a smaller cgroup
+ * limit; -1 when unknown (runtime/arena.c). The trainer refuses a plan
+ * larger than it before allocating; `ftc plan` prints it beside the plan. */
+int64_t rt_machine_memory(void);
 
 /* Opt-in per-op profiler (runtime/prof.c), on when env FTC_PROFILE is set
  * (and not "0"). The generated step functions describe every kernel call

@@ -12,12 +12,22 @@
 #include <string.h>
 
 #include "rt_internal.h"
+#include "suggest.h"
 
 static const char *opt_name(rt_opt o) {
   return o == RT_OPT_SGD ? "sgd" : o == RT_OPT_ADAGRAD ? "adagrad" : "adamw";
 }
 static const char *sched_name(rt_sched s) {
   return s == RT_SCHED_CONSTANT ? "constant" : s == RT_SCHED_LINEAR ? "linear" : "cosine";
+}
+
+/* The weights' naming family, from the entry model's definition. */
+static const char *family(const rt_model *m) {
+  const char *n = m->model_name;
+  if (!n) return "this model's";
+  if (!strcmp(n, "gpt2")) return "GPT-2";
+  if (!strcmp(n, "llama")) return "LLaMA";
+  return n;
 }
 
 static void help(const rt_model *m, const rt_opts *o) {
@@ -41,7 +51,8 @@ static void help(const rt_model *m, const rt_opts *o) {
          "  --out DIR        output directory: ckpt.safetensors, model.safetensors,\n"
          "                   metrics.jsonl (%s)\n"
          "  --seed S         seed for init, data order and sampling (%llu)\n"
-         "  --init FILE      start from weights in FILE.safetensors (HF GPT-2 names)%s%s%s\n"
+         "  --init FILE      start from weights in FILE.safetensors (Hugging Face %s\n"
+         "                   names, e.g. %s)%s%s%s\n"
          "  --resume         continue from DIR/ckpt.safetensors, bitwise identical\n"
          "  --data FILE      training data (%s)\n"
          "  --eval-every N   validation every N steps, 0 = never (%lld)\n"
@@ -54,14 +65,21 @@ static void help(const rt_model *m, const rt_opts *o) {
          "  --threads N      kernel and BLAS threads, 0 = all cores\n"
          "  --quiet          no progress lines\n"
          "  batch and seq are compiled in (batch %d, seq %d): change the recipe and\n"
-         "  rebuild to change them.\n\n",
+         "  rebuild to change them.\n\n"
+         "paths: those written in the recipe (data, load, save to) are relative to\n"
+         "  its directory, recorded at build time: %s\n"
+         "  Those given as flags (--data, --init, --out) are relative to the current\n"
+         "  directory, and so is the default output runs/NAME.\n\n"
+         "exit codes: 0 done (also after Ctrl-C, which saves a checkpoint first);\n"
+         "  1 bad input (data, weights, checkpoint, gradcheck over tolerance);\n"
+         "  2 usage error (unknown command or flag, bad value); 3 I/O failure.\n\n",
          rt_progname, m->recipe ? m->recipe : "?", m->hash ? m->hash : "?",
          (long long)t->steps, t->lr, t->out_dir, (unsigned long long)t->seed,
-         m->init_path ? " (recipe: " : "", m->init_path ? m->init_path : "",
+         family(m), m->nparams > 0 ? m->params[0].name : "?", m->init_path ? " (recipe: " : "", m->init_path ? m->init_path : "",
          m->init_path ? ")" : "", o->data.path ? o->data.path : "none",
          (long long)t->eval_every, (long long)(t->eval_batches > 0 ? t->eval_batches : 8),
          (long long)t->save_every, (long long)t->log_every,
-         m->data.batch, m->data.seq);
+         m->data.batch, m->data.seq, m->recipe_dir ? m->recipe_dir : "(not recorded)");
   printf("recipe settings: %s data %s, vocab %d, split %g; optimizer %s (lr %g",
          m->data.kind == RT_DATA_TEXT ? "text" : "shards", m->data.path ? m->data.path : "?",
          m->data.vocab, m->data.split, opt_name(t->opt), t->lr);
@@ -126,9 +144,27 @@ static int to_f64(const char *flag, const char *s, double min, double *out) {
   return 0;
 }
 
+static const char *const commands[] = {"train", "eval", "sample", "gradcheck", "help", NULL};
+/* Every flag parse() accepts (for "did you mean"; tests/docs checks that
+ * --help and docs/runtime.md list the same ones). */
+static const char *const flags[] = {
+    "--help", "--quiet", "--resume", "--steps", "--stop-at", "--lr", "--out", "--data",
+    "--init", "--prompt", "--eval-every", "--save-every", "--eval-batches", "--log-every",
+    "--tokens", "--samples", "--temperature", "--tol", "--atol", "--eps", "--top-k",
+    "--threads", "--seed", "--device", NULL};
+
 static int is_cmd(const char *s) {
-  return !strcmp(s, "train") || !strcmp(s, "eval") || !strcmp(s, "sample") ||
-         !strcmp(s, "gradcheck") || !strcmp(s, "help");
+  for (int i = 0; commands[i]; i++)
+    if (!strcmp(s, commands[i])) return 1;
+  return 0;
+}
+
+/* " (did you mean X?)" or "" */
+static const char *hint(char *buf, size_t cap, const char *got, const char *const *cands) {
+  const char *s = suggest_closest(got, cands);
+  if (!s) return "";
+  snprintf(buf, cap, " (did you mean '%s'?)", s);
+  return buf;
 }
 
 /* Returns 0, or an exit code (2 usage, -1 = help printed: exit 0). */
@@ -147,10 +183,14 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
     o->cmd = argv[1];
     a.i = 2;
   }
+  char hb[96];
   for (; a.i < argc; a.i++) {
     char *arg = argv[a.i];
     if (strncmp(arg, "--", 2) && strcmp(arg, "-h")) {
-      rt_err("unexpected argument \"%s\" (commands go first; see --help)", arg);
+      if (a.i == 1 && suggest_closest(arg, commands))
+        rt_err("unknown command \"%s\"%s", arg, hint(hb, sizeof hb, arg, commands));
+      else
+        rt_err("unexpected argument \"%s\" (commands go first; see --help)", arg);
       return 2;
     }
     char name[64];
@@ -209,7 +249,8 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
              "change them in the recipe and rebuild", name, m->data.batch, m->data.seq);
       return 2;
     } else {
-      rt_err("unknown flag %s (see --help)", name);
+      const char *h = hint(hb, sizeof hb, name, flags);
+      rt_err("unknown flag %s%s", name, *h ? h : " (see --help)");
       return 2;
     }
 #undef VAL

@@ -82,6 +82,13 @@ typedef struct rt_data {
   uint64_t batches;                       /* ... and batches drawn so far */
 } rt_data;
 int rt_data_open(rt_data *d, const rt_data_cfg *cfg, uint64_t seed);
+/* One shard in buf[0..n): checks it all; tokens at *tok (data.c). */
+int rt_shard_parse(const char *path, const unsigned char *buf, int64_t n, int vocab,
+                   const unsigned char **tok, int *elem, int64_t *count);
+/* A directory of shards, concatenated in name order, every file checked
+ * (shard_dir.c). *buf is owned by the caller. */
+int rt_shard_dir_load(const char *dir, int vocab, unsigned char **buf, int *elem, int64_t *n);
+int rt_is_dir(const char *path);
 /* One batch of d->batch rows: rt_data_rows(0, batch) then advance(batch). */
 void rt_data_next(rt_data *d, int32_t *tokens, int32_t *targets);
 /* The global-batch rule (accumulation and ranks, data.c): rows [row0,

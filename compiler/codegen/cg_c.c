@@ -490,6 +490,10 @@ static void emit_model(const Cg *c, int np) {
           r->vocab, dbl(r->split, d1, 64));
   fprintf(o, "  .init_path = ");
   cstr(o, r->init_path);
+  fprintf(o, ",\n  .recipe_dir = ");
+  cstr(o, r->dir);
+  fprintf(o, ",\n  .model_name = ");
+  cstr(o, r->model_name);
   fprintf(o, ",\n};\n\n");
 }
 

@@ -11,9 +11,11 @@
  * scope path and its forward run on the tokens input; the trainer's loss
  * (cross-entropy against the shifted targets) is appended here.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "elaborate.h"
+#include "ftrt.h"
 
 /* ---- small readers ---------------------------------------------------- */
 
@@ -50,10 +52,15 @@ static int bind_sym(El *E, Scope *sc, const Value *sym, const char *const *names
   return 0;
 }
 
+/* A path written in the recipe resolves against the recipe's directory,
+ * made absolute now, so the compiler and the trainer find the same file
+ * from any working directory (paths given as trainer flags are the
+ * user's, relative to where they run it). */
 static const char *resolve_path(El *E, const char *p) {
-  if (p[0] == '/' || !E->root_dir[0]) return ast_strdup(E->ctx, p);
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s/%s", E->root_dir, p);
+  if (p[0] == '/') return ast_strdup(E->ctx, p);
+  char buf[8192];
+  snprintf(buf, sizeof buf, "%s%s%s", E->root_dir,
+           E->root_dir[0] && strcmp(E->root_dir, "/") ? "/" : "", p);
   return ast_strdup(E->ctx, buf);
 }
 
@@ -70,7 +77,10 @@ static void recipe_defaults(El *E, Recipe *r, const AstNode *root) {
     dir[slash - path] = 0;
     if (slash == path) strcpy(dir, "/");
   }
-  E->root_dir = ast_strdup(E->ctx, dir);
+  char *abs = realpath(dir[0] ? dir : ".", NULL);
+  E->root_dir = ast_strdup(E->ctx, abs ? abs : dir);
+  free(abs);
+  r->dir = E->root_dir;
   const char *base = slash ? slash + 1 : path;
   char out[512];
   size_t len = strlen(base);
@@ -125,6 +135,17 @@ static int do_weights(El *E, Scope *sc, const AstNode *let, int *init_seed_set) 
 }
 
 /* ---- data NAME = text(...) | shards(...) ------------------------------ */
+
+/* When the data already exists, a file too short for one training window
+ * is an error now rather than at the trainer's start (which says the same). */
+static void short_data(El *E, const Recipe *r, const char *written, Span at) {
+  int64_t have = rt_data_count(r->data_kind == DATA_SHARDS, r->data_path);
+  int64_t need = rt_data_needed(r->seq, r->split);
+  if (have < 0 || have >= need) return;
+  el_error(E, at, "%s: %lld tokens, too few for one training window: seq %d needs %d tokens "
+           "(seq + 1) in the training part, so the data needs at least %lld at split %g",
+           written, (long long)have, r->seq, r->seq + 1, (long long)need, r->split);
+}
 
 static int do_data(El *E, Scope *sc, const AstNode *data, Span *seq_span) {
   Recipe *r = E->r;
@@ -186,6 +207,7 @@ static int do_data(El *E, Scope *sc, const AstNode *data, Span *seq_span) {
       r->split = s;
     }
   }
+  if (rc == 0) short_data(E, r, a[0].s, sp[0]);
   if (a[5].k != V_NONE) {
     if (get_int(E, &a[5], sp[5], "vocab", 2, &i)) rc = -1;
     else if (r->vocab && r->vocab != i) {
@@ -292,7 +314,7 @@ static int do_clauses(El *E, Scope *sc, const AstNode *s, const char *allowed, i
         el_error(E, c->kids[0]->span, "save to: expected a directory string, got %s", v_kind_name(&v));
         return -1;
       }
-      E->r->out_dir = ast_strdup(E->ctx, v.s);
+      E->r->out_dir = resolve_path(E, v.s);
     }
   }
   return 0;
@@ -407,6 +429,7 @@ static int build_model(El *E, Scope *sc, const AstNode *let, Span seq_span) {
   }
   Inst *inst = el_instantiate(E, v.p, "", x->span);
   if (!inst) return -1;
+  r->model_name = inst->def->name ? ast_strdup(E->ctx, inst->def->name) : NULL;
   int64_t ctx, vocab;
   int rc = 0;
   if (formal_int(inst, "ctx", &ctx) && r->seq > ctx) {

@@ -2,11 +2,13 @@
  * for people and as JSON for scripts.
  *
  * One idea: both views print the same numbers from the Plan (categories at
- * the live peak, the arena, the op at the peak), so a golden test of the
- * JSON also pins the table.
+ * the live peak, the arena, the op at the peak, counted from 1 in both), so
+ * a golden test of the JSON also pins the table. Beside them, the memory
+ * of the machine ftc runs on, which the trainer checks the arena against.
  */
 #include <string.h>
 #include "../back.h"
+#include "ftrt.h"
 
 static const char *const cat_names[PLAN_CAT_COUNT] = {
     "params", "grads", "optimizer_state", "inputs", "activations", "temporaries"};
@@ -77,6 +79,13 @@ void plan_print(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
           human(p->peak_live, h, sizeof h));
   fprintf(out, "  %-34s %14lld %12s\n", "arena (allocated once)", (long long)p->arena_bytes,
           human(p->arena_bytes, h, sizeof h));
+  int64_t ram = rt_machine_memory();
+  if (ram > 0 && p->arena_bytes > ram)
+    fprintf(out, "  %-34s %14lld %12s  <- the arena does NOT fit: the trainer will refuse "
+            "to start here\n", "this machine's memory", (long long)ram, human(ram, h, sizeof h));
+  else if (ram > 0)
+    fprintf(out, "  %-34s %14lld %12s  (the arena is %.1f%% of it)\n", "this machine's memory",
+            (long long)ram, human(ram, h, sizeof h), 100.0 * (double)p->arena_bytes / (double)ram);
   int pk = peak_node(p);
   if (pk >= 0) {
     const IrNode *n = &g->nodes[pk];
@@ -114,7 +123,9 @@ void plan_print_json(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out
   for (int c = 0; c < PLAN_CAT_COUNT; c++)
     fprintf(out, " \"%s\": %lld,", cat_names[c], (long long)p->cat_bytes[c]);
   int pk = peak_node(p);
-  fprintf(out, " \"peak_index\": %d, \"peak_op\": ", p->peak_at);
+  fprintf(out, " \"machine_memory_bytes\": %lld,", (long long)rt_machine_memory());
+  /* 1-based, as the text's "peak at op 67 of 185" */
+  fprintf(out, " \"peak_index\": %d, \"peak_op\": ", p->norder > 0 ? p->peak_at + 1 : 0);
   if (pk >= 0) {
     char w[256];
     const IrNode *n = &g->nodes[pk];

@@ -193,7 +193,10 @@ static void test_recipe_settings(void) {
   CHECK(r->steps == 600 && r->opt == OPT_ADAMW && r->lr == 3e-3 && r->beta1 == 0.9 && r->beta2 == 0.95 &&
             r->eps == 1e-6 && r->weight_decay == 0.1, "optimizer");
   CHECK(r->sched == SCHED_COSINE && r->warmup == 50 && r->min_lr == 3e-4 && r->clip == 1.0, "schedule");
-  CHECK(r->eval_every == 100 && r->eval_batches == 4 && r->save_every == 300 && !strcmp(r->out_dir, "runs/x") &&
+  snprintf(want, sizeof want, "%s/runs/x", e.dir);
+  CHECK(!strcmp(r->out_dir, want), "save to %s: against the recipe's directory", r->out_dir);
+  CHECK(r->dir && !strcmp(r->dir, e.dir), "recipe dir %s", r->dir);
+  CHECK(r->eval_every == 100 && r->eval_batches == 4 && r->save_every == 300 &&
             r->log_every == 10 && r->seed == 42 && r->init_seed == 42 && r->dtype == IR_F32, "rest");
   elab_done(&e);
 

@@ -1,9 +1,12 @@
 /* tests/unit/test_rt_data.c -- the data loader: train/val split, windows
  * (targets = tokens shifted by one), seeded determinism, the saved position,
  * token shards (u16/u32 round trip through the writer) and bad shards
- * (truncated, bad magic, token outside the vocabulary). */
+ * (truncated, bad magic, token outside the vocabulary); a directory of
+ * shards read in name order with every file checked, and the token counts
+ * the compiler checks a window against. */
 #include "test_rt_util.h"
 #include "rt_internal.h"
+#include <sys/stat.h>
 
 enum { B = 3, T = 8 };
 
@@ -142,6 +145,50 @@ int main(void) {
   write_bytes(tp("cut.bin"), s, (size_t)n);
   CHECK(rt_data_open(&d, &sc, 5) != 0, "absurd count");
   free(s);
+
+  /* a directory of shards: concatenated in name order (written out of
+   * order here), every file checked, one token size */
+  CHECK(mkdir(tp("dir"), 0777) == 0, "mkdir");
+  const char *parts[3] = {"dir/b-001.bin", "dir/a-000.bin", "dir/c-002.bin"};
+  const int from[3] = {100, 0, 300}, len[3] = {200, 100, 200};
+  for (int i = 0; i < 3; i++) {
+    rt_shard_writer *sw = rt_shard_open(tp(parts[i]), 2);
+    CHECK(sw && rt_shard_append(sw, toks + from[i], len[i]) == 0 && rt_shard_close(sw) == 0,
+          "write %s", parts[i]);
+  }
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", tp("dir")); /* tp's buffers rotate */
+  rt_data_cfg dc = {RT_DATA_SHARDS, dir, B, T, 300, 1.0};
+  CHECK(rt_data_open(&d, &dc, 5) == 0, "open a shard directory");
+  int in_order = d.n == 500 && d.elem == 2;
+  for (int64_t i = 0; in_order && i < 500; i++)
+    in_order = ((const uint16_t *)d.tok)[i] == toks[i];
+  CHECK(in_order, "the directory's tokens are its shards in name order (n %lld)", (long long)d.n);
+  rt_data_close(&d);
+  CHECK(rt_data_count(1, dir) == 500 && rt_data_count(1, tp("s.bin")) == 500 &&
+            rt_data_count(0, tp("t.txt")) == 1000 && rt_data_count(0, tp("none")) == -1,
+        "token counts of a directory, a shard, a text file, a missing file");
+  CHECK(rt_data_needed(T, 1.0) == T + 1 && rt_data_needed(T, 0.9) == 10 &&
+            rt_data_needed(128, 0.95) == 136,
+        "tokens needed for one window (%lld, %lld, %lld)", (long long)rt_data_needed(T, 1.0),
+        (long long)rt_data_needed(T, 0.9), (long long)rt_data_needed(128, 0.95));
+  write_bytes(tp("dir/d-003.txt"), "not a shard", 11);
+  CHECK(rt_data_open(&d, &dc, 5) != 0, "a stray file in the directory is an error");
+  CHECK(rt_data_count(1, dir) == -1, "and makes the count unknown");
+  remove(tp("dir/d-003.txt"));
+  rt_shard_writer *sw = rt_shard_open(tp("dir/d-003.bin"), 4);
+  CHECK(sw && rt_shard_append(sw, toks, 10) == 0 && rt_shard_close(sw) == 0, "u32 shard");
+  CHECK(rt_data_open(&d, &dc, 5) != 0, "mixed token sizes are an error");
+  remove(tp("dir/d-003.bin"));
+  write_bytes(tp("dir/.hidden"), "x", 1);
+  CHECK(rt_data_open(&d, &dc, 5) == 0 && d.n == 500, "hidden files are not shards");
+  rt_data_close(&d);
+  dc.vocab = 250;
+  CHECK(rt_data_open(&d, &dc, 5) != 0, "every shard's tokens are checked against the vocab");
+  CHECK(mkdir(tp("empty"), 0777) == 0, "mkdir empty");
+  dc.path = tp("empty");
+  dc.vocab = 300;
+  CHECK(rt_data_open(&d, &dc, 5) != 0, "an empty directory is an error");
 
   tmp_cleanup();
   return check_exit("test_rt_data");
