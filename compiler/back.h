@@ -16,6 +16,8 @@
  * order and the backward follows it. Returns a malloc'd array (caller
  * frees) and its length in *n, or NULL on a cycle (reported to `err`). */
 int *sched_topo(const IrGraph *g, int *n, FILE *err);
+/* The same over every node, dead ones included (ir_sort renumbers them all). */
+int *sched_topo_all(const IrGraph *g, int *n, FILE *err);
 
 /* The node a view finally aliases (follows chains of views); the node
  * itself when it is not a view. */
@@ -36,15 +38,7 @@ int plan_state_slots(const Recipe *r);
  * every violation to `err`; returns their count. */
 int plan_verify(const IrGraph *g, const Plan *p, FILE *err);
 
-/* The dead-code pass (compiler/passes/dce.c): marks every node that
- * neither the loss, the logits nor a gradient needs. Returns nodes removed. */
-int pass_dce_run(IrGraph *g);
-
-/* compiler/passes/fuse_lm_head_ce.c, run by default before autodiff:
- * CROSS_ENTROPY(RESHAPE(MATMUL(x, w))) -> LM_HEAD_CE when nothing else
- * reads the logits (then g->logits = -1). Returns 1 fused, 0 not, -1 error. */
-/* rows of logits per chunk of the fused lm-head unless the recipe says */
-#define LM_HEAD_ROWS 512
-int pass_fuse_lm_head_ce_run(IrGraph *g, int64_t rows);
+/* the built-in passes the driver runs by default */
+#include "passes/builtin.h"
 
 #endif

@@ -12,9 +12,13 @@
 #include "driver.h"
 
 typedef struct Args {
-  const char *file, *out, *emit_c;
-  int json, keep, backward, verify, dtype;
+  const char *file, *out, *emit_c, *after;
+  int json, keep, backward, verify, dtype, text;
+  int no_file_ok; /* ftc passes: no recipe */
 } Args;
+
+/* parse()'s result as an exit code: 1 printed help, -1 usage, -2 a bad plugin */
+static int parse_exit(int pr) { return pr > 0 ? EXIT_OK : pr == -2 ? EXIT_INPUT : EXIT_USAGE; }
 
 static int parse_dtype(const char *s) {
   if (!strcmp(s, "f32")) return IR_F32;
@@ -32,7 +36,9 @@ static int has_opt(const char *allowed, const char *opt) {
 
 /* Shared option parsing; `allowed` lists the options this command takes. */
 static int parse(int argc, char **argv, const char *allowed, Args *a, const char *usage) {
+  int no_file_ok = a->no_file_ok;
   memset(a, 0, sizeof *a);
+  a->no_file_ok = no_file_ok;
   a->dtype = -1;
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
@@ -54,7 +60,9 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
       fprintf(stderr, "ftc %s: unknown option '%s'\n%s", argv[0], s, usage);
       return -1;
     }
-    if (!strcmp(s, "-o") || !strcmp(s, "--dtype") || !strcmp(s, "--emit-c")) takes = 1;
+    if (!strcmp(s, "-o") || !strcmp(s, "--dtype") || !strcmp(s, "--emit-c") ||
+        !strcmp(s, "--plugin") || !strcmp(s, "--after"))
+      takes = 1;
     if (takes && i + 1 >= argc) {
       fprintf(stderr, "ftc %s: option '%s' needs a value\n%s", argv[0], s, usage);
       return -1;
@@ -63,6 +71,12 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
     else if (!strcmp(s, "--keep")) a->keep = 1;
     else if (!strcmp(s, "--backward")) a->backward = 1;
     else if (!strcmp(s, "--verify")) a->verify = 1;
+    else if (!strcmp(s, "--text")) a->text = 1;
+    else if (!strcmp(s, "--after")) a->after = argv[++i];
+    else if (!strcmp(s, "--plugin")) {
+      /* loaded at once: the recipe's check needs the plugin's passes */
+      if (pass_load_plugin(argv[++i]) < 0) return -2;
+    }
     else if (!strcmp(s, "-o")) a->out = argv[++i];
     else if (!strcmp(s, "--emit-c")) a->emit_c = argv[++i];
     else if (!strcmp(s, "--dtype")) {
@@ -73,7 +87,7 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
       }
     }
   }
-  if (!a->file) {
+  if (!a->file && !a->no_file_ok) {
     fprintf(stderr, "ftc %s: no recipe given\n%s", argv[0], usage);
     return -1;
   }
@@ -81,7 +95,7 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
 }
 
 static int compile(const Args *a, DrvStop stop, Drv *d) {
-  DrvOpts o = {a->file, stop, a->dtype, a->verify};
+  DrvOpts o = {a->file, stop, a->dtype, a->verify, a->after};
 #ifdef FTC_VERIFY_DEFAULT
   o.verify = 1;
 #endif
@@ -91,17 +105,18 @@ static int compile(const Args *a, DrvStop stop, Drv *d) {
 
 int cmd_plan(int argc, char **argv) {
   static const char usage[] =
-      "usage: ftc plan FILE.ft [--json] [--dtype f32|f64] [--verify]\n"
+      "usage: ftc plan FILE.ft [--json] [--dtype f32|f64] [--verify] [--plugin P.so]...\n"
       "  Prints the static memory plan: bytes of parameters, gradients, optimizer\n"
       "  state, inputs, activations kept for the backward and temporaries at the\n"
       "  live peak, the peak and the op where it occurs, and the arena the trainer\n"
       "  allocates, beside this machine's memory. --json prints one JSON object:\n"
       "  arena_bytes (allocated once; peak_bytes is the same number, kept for old\n"
       "  scripts), live_peak_bytes (bytes live at the peak), peak_index (the peak\n"
-      "  op, 1-based: \"op 67 of 185\"), machine_memory_bytes (-1 = unknown).\n";
-  Args a;
-  int pr = parse(argc, argv, "--json --dtype --verify", &a, usage);
-  if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
+      "  op, 1-based: \"op 67 of 185\"), machine_memory_bytes (-1 = unknown).\n"
+      "  --plugin loads a pass plugin (repeatable; docs/passes.md).\n";
+  Args a = {0};
+  int pr = parse(argc, argv, "--json --dtype --verify --plugin", &a, usage);
+  if (pr) return parse_exit(pr);
   Drv d;
   int rc = compile(&a, DRV_PLAN, &d);
   if (rc == EXIT_OK) {
@@ -129,14 +144,15 @@ static const char *default_out(const char *file, char *buf, size_t cap) {
 int cmd_build(int argc, char **argv) {
   static const char usage[] =
       "usage: ftc build FILE.ft [-o TRAINER] [--dtype f32|f64] [--emit-c FILE.c] [--keep]\n"
-      "                 [--verify]\n"
+      "                 [--verify] [--plugin P.so]...\n"
       "  Compiles the recipe into one standalone trainer binary (default name: the\n"
       "  recipe's without .ft). --dtype f64 builds the float64 trainer for gradient\n"
       "  checks; --emit-c also writes the generated C; --keep keeps the build dir.\n"
+      "  --plugin loads a pass plugin whose passes the recipe may name (repeatable).\n"
       "  Environment: FTC_CC overrides the C compiler.\n";
-  Args a;
-  int pr = parse(argc, argv, "-o --dtype --emit-c --keep --verify", &a, usage);
-  if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
+  Args a = {0};
+  int pr = parse(argc, argv, "-o --dtype --emit-c --keep --verify --plugin", &a, usage);
+  if (pr) return parse_exit(pr);
   char buf[4096];
   const char *out = a.out ? a.out : default_out(a.file, buf, sizeof buf);
   Drv d;
@@ -148,21 +164,26 @@ int cmd_build(int argc, char **argv) {
 
 int cmd_graph(int argc, char **argv) {
   static const char usage[] =
-      "usage: ftc graph FILE.ft [--backward] [-o FILE.dot] [--verify]\n"
+      "usage: ftc graph FILE.ft [--backward | --after PASS] [--text] [-o FILE] [--verify]\n"
+      "                 [--plugin P.so]...\n"
       "  Writes the forward graph (with --backward also the gradient graph) as\n"
-      "  Graphviz DOT, to stdout or FILE.dot. Render: dot -Tsvg FILE.dot > g.svg\n";
-  Args a;
-  int pr = parse(argc, argv, "--backward -o --verify", &a, usage);
-  if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
+      "  Graphviz DOT, to stdout or FILE. --after PASS shows the graph right after\n"
+      "  that pass ran: any pass of the recipe's passes block, a plugin's, or a\n"
+      "  stage of the pipeline (fuse_lm_head_ce, autodiff, dce). --text prints one\n"
+      "  node per line instead (the IR dump). Render: dot -Tsvg FILE.dot > g.svg\n";
+  Args a = {0};
+  int pr = parse(argc, argv, "--backward --after --text -o --verify --plugin", &a, usage);
+  if (pr) return parse_exit(pr);
   Drv d;
-  int rc = compile(&a, a.backward ? DRV_BACKWARD : DRV_FORWARD, &d);
+  int rc = compile(&a, a.backward || a.after ? DRV_BACKWARD : DRV_FORWARD, &d);
   if (rc == EXIT_OK) {
     FILE *f = a.out ? fopen(a.out, "w") : stdout;
     if (!f) {
       fprintf(stderr, "ftc graph: cannot write %s: %s\n", a.out, strerror(errno));
       rc = EXIT_IO;
     } else {
-      ir_dot(d.g, f);
+      if (a.text) ir_dump(d.g, f);
+      else ir_dot(d.g, f);
       if ((a.out ? fclose(f) : fflush(f)) != 0) {
         fprintf(stderr, "ftc graph: cannot write %s: %s\n", a.out ? a.out : "stdout",
                 strerror(errno));
@@ -175,13 +196,16 @@ int cmd_graph(int argc, char **argv) {
 }
 
 int cmd_passes(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      printf("usage: ftc passes\n  Lists every pass: stage, whether it is implemented, its\n"
-             "  parameters with types and defaults, and its requires/conflicts/before facts.\n");
-      return EXIT_OK;
-    }
-    fprintf(stderr, "ftc passes: unexpected argument '%s'\n", argv[i]);
+  static const char usage[] =
+      "usage: ftc passes [--plugin P.so]...\n"
+      "  Lists every pass: stage, whether it is implemented, where it comes from\n"
+      "  (a plugin), its parameters with types and defaults, and its\n"
+      "  requires/conflicts/before facts. --plugin loads a pass plugin first.\n";
+  Args a = {.no_file_ok = 1};
+  int pr = parse(argc, argv, "--plugin", &a, usage);
+  if (pr) return parse_exit(pr);
+  if (a.file) {
+    fprintf(stderr, "ftc passes: unexpected argument '%s'\n%s", a.file, usage);
     return EXIT_USAGE;
   }
   printf("Passes run in two stages: before autodiff (on the forward graph) and after\n"

@@ -18,6 +18,7 @@
 /* The compiler's pass registry as signatures (compiler/pass.c). This weak
  * default lets the front-end link without it; lang's own table is used then. */
 __attribute__((weak)) const AstSig *ftc_pass_sigs(void) { return NULL; }
+int pass_load_plugin(const char *path); /* compiler/plugin.c */
 
 
 static int readable(const char *cmd, const char *path) {
@@ -34,10 +35,11 @@ static int readable(const char *cmd, const char *path) {
 
 static void check_usage(FILE *out) {
   fprintf(out,
-          "usage: ftc check [--max-errors N] FILE.ft\n\n"
+          "usage: ftc check [--max-errors N] [--plugin P.so]... FILE.ft\n\n"
           "Parses FILE.ft and every file it uses, then checks names, arguments,\n"
           "types of literal arguments, duplicate definitions, train settings and\n"
-          "passes. Diagnostics go to stderr as FILE:LINE:COL: error: MESSAGE.\n\n"
+          "passes (--plugin: also a pass plugin's). Diagnostics go to stderr as\n"
+          "FILE:LINE:COL: error: MESSAGE.\n\n"
           "exit codes: 0 valid, 1 errors reported, 2 usage error, 3 unreadable file\n");
 }
 
@@ -50,6 +52,8 @@ int cmd_check(int argc, char **argv) {
       return EXIT_OK;
     } else if (!strcmp(argv[i], "--max-errors") && i + 1 < argc) {
       max_errors = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--plugin") && i + 1 < argc) {
+      if (pass_load_plugin(argv[++i]) < 0) return EXIT_INPUT;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "ftc check: unknown option '%s'\n", argv[i]);
       check_usage(stderr);

@@ -34,6 +34,11 @@ static int verify(const Drv *d, const DrvOpts *o, const char *after) {
   return 0;
 }
 
+/* Does the pipeline stop here for `ftc graph --after`? */
+static int stop_at(const DrvOpts *o, const char *stage) {
+  return o->after && !strcmp(o->after, stage);
+}
+
 int drv_compile(const DrvOpts *o, Drv *d) {
   memset(d, 0, sizeof *d);
   d->diag = diag_new(stderr, 20);
@@ -51,8 +56,11 @@ int drv_compile(const DrvOpts *o, Drv *d) {
   if (verify(d, o, "elaboration") < 0) return EXIT_IO;
 
   const AstNode *pb = passes_block(d->root);
-  if (pass_run_stage(d->g, pb, IR_PHASE_FWD, d->diag) < 0 || diag_errors(d->diag) > 0)
+  int stopped = 0;
+  if (pass_run_stage_until(d->g, pb, IR_PHASE_FWD, d->diag, o->after, &stopped) < 0 ||
+      diag_errors(d->diag) > 0)
     return EXIT_INPUT;
+  if (stopped) return EXIT_OK;
   if (verify(d, o, "the forward passes") < 0) return EXIT_IO;
   if (o->stop == DRV_FORWARD) return EXIT_OK;
 
@@ -60,13 +68,24 @@ int drv_compile(const DrvOpts *o, Drv *d) {
    * training; FTC_NO_FUSE_LM_HEAD=1 builds the unfused step (A/B checks) */
   const char *nf = getenv("FTC_NO_FUSE_LM_HEAD");
   if ((!nf || !*nf || !strcmp(nf, "0")) && pass_fuse_lm_head_ce_run(d->g, LM_HEAD_ROWS) < 0) return EXIT_IO;
+  if (stop_at(o, "fuse_lm_head_ce")) return EXIT_OK;
   if (autodiff(d->g, d->diag) < 0 || diag_errors(d->diag) > 0)
     return diag_errors(d->diag) > 0 ? EXIT_INPUT : EXIT_IO;
   if (verify(d, o, "autodiff") < 0) return EXIT_IO;
-  if (pass_run_stage(d->g, pb, IR_PHASE_BWD, d->diag) < 0 || diag_errors(d->diag) > 0)
+  if (stop_at(o, "autodiff")) return EXIT_OK;
+  if (pass_run_stage_until(d->g, pb, IR_PHASE_BWD, d->diag, o->after, &stopped) < 0 ||
+      diag_errors(d->diag) > 0)
     return EXIT_INPUT;
+  if (stopped) return EXIT_OK;
   if (pass_dce_run(d->g) < 0) return EXIT_IO;
   if (verify(d, o, "the backward passes") < 0) return EXIT_IO;
+  if (o->after && !stop_at(o, "dce")) {
+    fprintf(stderr,
+            "ftc: no pass '%s' runs for %s: --after takes a pass of its passes block or "
+            "one of fuse_lm_head_ce, autodiff, dce\n",
+            o->after, o->path);
+    return EXIT_INPUT;
+  }
   if (o->stop == DRV_BACKWARD) return EXIT_OK;
 
   d->plan = plan_build(d->g, &d->r);

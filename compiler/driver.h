@@ -22,6 +22,9 @@ typedef struct DrvOpts {
   DrvStop stop;
   int dtype_override;     /* -1 = recipe's, else an IrDtype (F32/F64) */
   int verify;             /* run ir_verify after every stage, plan_verify */
+  const char *after;      /* stop right after this pass or stage (ftc graph
+                             --after): a pass of the recipe, fuse_lm_head_ce,
+                             autodiff or dce; NULL = run `stop` through */
 } DrvOpts;
 
 /* Everything a compile produced; drv_free releases all of it. */

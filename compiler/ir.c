@@ -176,11 +176,24 @@ int ir_verify(const IrGraph *g, FILE *err) {
       continue;
     }
     const IrOpInfo *oi = &ir_ops[n->op];
-    if (oi->arity >= 0 && n->nin != oi->arity &&
-        !(n->nin == oi->arity + 1 && ir_op_accumulates(n->op)))
+    int inputs_ok = 1;
+    if (n->nin < 0 || n->nin > IR_MAXIN ||
+        (oi->arity >= 0 && n->nin != oi->arity &&
+         !(n->nin == oi->arity + 1 && ir_op_accumulates(n->op)))) {
       bad += verr(err, g, id, "wrong number of inputs");
-    for (int i = 0; i < n->nin; i++)
-      if (n->in[i] < 0 || n->in[i] >= id) bad += verr(err, g, id, "input is not an earlier node");
+      continue;
+    }
+    for (int i = 0; i < n->nin; i++) {
+      char msg[64];
+      if (n->in[i] < 0 || n->in[i] >= id) {
+        bad += verr(err, g, id, "input is not an earlier node");
+        inputs_ok = 0;
+      } else if (!n->dead && g->nodes[n->in[i]].dead) {
+        snprintf(msg, sizeof msg, "reads %%%d, which is dead", n->in[i]);
+        bad += verr(err, g, id, msg);
+        inputs_ok = 0;
+      }
+    }
     if (n->shape.rank < 1 || n->shape.rank > IR_MAXRANK) bad += verr(err, g, id, "bad rank");
     for (int i = 0; i < n->shape.rank && i < IR_MAXRANK; i++)
       if (n->shape.d[i] <= 0) bad += verr(err, g, id, "non-positive dimension");
@@ -193,6 +206,16 @@ int ir_verify(const IrGraph *g, FILE *err) {
     if (n->group >= g->ngroups) bad += verr(err, g, id, "group id out of range");
     if (n->group >= 0 && !n->composite) bad += verr(err, g, id, "group without a composite name");
     if (n->grad_of >= g->n) bad += verr(err, g, id, "grad_of out of range");
+    /* the stored shape is what the op's rule says (a rewrite that changed
+     * an input must re-infer its readers: ir_reinfer) */
+    if (!n->dead && inputs_ok && ir_has_shape_rule(n->op) && n->shape.rank >= 1 &&
+        n->shape.rank <= IR_MAXRANK) {
+      char why[512], msg[600];
+      if (ir_check_shape(g, id, why, sizeof why) < 0) {
+        snprintf(msg, sizeof msg, "shape: %s", why);
+        bad += verr(err, g, id, msg);
+      }
+    }
     if (n->op == IR_PERMUTE) {
       int seen = 0;
       for (int i = 0; i < n->shape.rank; i++)

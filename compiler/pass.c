@@ -25,6 +25,7 @@ static const Pass *registry[MAXPASSES] = {
     &pass_fuse_optimizer, &pass_flash_attention, &pass_hift, &pass_mixed_precision,
     &pass_accumulate,     &pass_dce,             &pass_fuse_lm_head_ce,
 };
+static const char *origin[MAXPASSES]; /* the plugin file a pass came from; NULL = built in */
 static int nregistry = 11;
 
 const Pass *const *pass_list(int *n) {
@@ -38,11 +39,20 @@ const Pass *pass_find(const char *name) {
   return NULL;
 }
 
-int pass_register(const Pass *p) {
+const char *pass_origin(const Pass *p) {
+  for (int i = 0; i < nregistry; i++)
+    if (registry[i] == p) return origin[i];
+  return NULL;
+}
+
+int pass_register_from(const Pass *p, const char *from) {
   if (!p || !p->name || pass_find(p->name) || nregistry == MAXPASSES) return -1;
+  origin[nregistry] = from;
   registry[nregistry++] = p;
   return 0;
 }
+
+int pass_register(const Pass *p) { return pass_register_from(p, NULL); }
 
 /* ---- signatures for ast_check ------------------------------------------ */
 
@@ -86,11 +96,15 @@ typedef struct PassVal {
   const char *s;
 } PassVal;
 
+struct PassUse;
 struct PassArgs {
   const Pass *pass;
   Span span;
   PassVal v[MAXPARAMS];
+  Span vspan[MAXPARAMS];     /* each argument's text (the call's for a default) */
   char sbuf[MAXPARAMS][256]; /* defaults' string values (unquoted) */
+  const struct PassUse *uses; /* the whole passes block (pass_listed) */
+  int nuses;
 };
 
 static int param_index(const Pass *p, const char *name) {
@@ -125,6 +139,44 @@ const char *pass_str(const PassArgs *a, const char *name) {
   return val(a, name, &t)->s;
 }
 Span pass_span(const PassArgs *a) { return a->span; }
+Span pass_arg_span(const PassArgs *a, const char *name) {
+  PassParamType t;
+  return a->vspan[val(a, name, &t) - a->v];
+}
+
+/* Is `v` one of the '|'-separated `choices`? */
+static int is_choice(const char *choices, const char *v) {
+  size_t n = strlen(v);
+  for (const char *p = choices;;) {
+    const char *e = strchr(p, '|');
+    if (!e) e = p + strlen(p);
+    if ((size_t)(e - p) == n && !strncmp(p, v, n)) return 1;
+    if (!*e) return 0;
+    p = e + 1;
+  }
+}
+
+/* A PP_NAME/PP_STRING value outside the parameter's choices: reported at
+ * the argument, with the choices and the nearest one. */
+static int check_choice(const PassArgs *a, int i, Diag *d) {
+  const PassParam *pp = &a->pass->params[i];
+  const char *v = a->v[i].s;
+  if (!pp->choices || !v || is_choice(pp->choices, v)) return 0;
+  const char *cands[16];
+  char buf[256];
+  int n = 0;
+  snprintf(buf, sizeof buf, "%s", pp->choices);
+  for (char *t = strtok(buf, "|"); t && n < 15; t = strtok(NULL, "|")) cands[n++] = t;
+  cands[n] = NULL;
+  const char *s = diag_suggest(v, cands);
+  if (s)
+    diag_at(d, DIAG_ERROR, a->vspan[i], "pass '%s': %s must be one of %s, not '%s' (did you mean '%s'?)",
+            a->pass->name, pp->name, pp->choices, v, s);
+  else
+    diag_at(d, DIAG_ERROR, a->vspan[i], "pass '%s': %s must be one of %s, not '%s'", a->pass->name,
+            pp->name, pp->choices, v);
+  return -1;
+}
 
 /* A default written as .ft text ("8", "0.1", "true", "\"*\"", "bf16"). */
 static int parse_default(PassArgs *a, int i, const PassParam *pp) {
@@ -239,7 +291,8 @@ static int parse_args(PassArgs *a, const AstNode *call, Diag *d) {
         errs++;
         continue;
       }
-      if (set_value(a, i, arg->kids[0], d) < 0) errs++;
+      a->vspan[i] = arg->span;
+      if (set_value(a, i, arg->kids[0], d) < 0 || check_choice(a, i, d) < 0) errs++;
     }
   }
   for (int i = 0; i < nparams; i++) {
@@ -248,8 +301,9 @@ static int parse_args(PassArgs *a, const AstNode *call, Diag *d) {
       diag_at(d, DIAG_ERROR, call->span, "pass '%s' needs argument '%s' (%s)", a->pass->name,
               a->pass->params[i].name, a->pass->params[i].doc ? a->pass->params[i].doc : "");
       errs++;
-    } else if (parse_default(a, i, &a->pass->params[i]) < 0) {
-      errs++;
+    } else {
+      a->vspan[i] = call->span;
+      if (parse_default(a, i, &a->pass->params[i]) < 0 || check_choice(a, i, d) < 0) errs++;
     }
   }
   return errs ? -1 : 0;
@@ -274,6 +328,10 @@ static int find_use(const PassUse *u, int n, const char *name) {
   for (int i = 0; i < n; i++)
     if (strcmp(u[i].pass->name, name) == 0) return i;
   return -1;
+}
+
+int pass_listed(const PassArgs *a, const char *other) {
+  return a->uses && find_use(a->uses, a->nuses, other) >= 0;
 }
 
 static const char *stage_word(IrPhase s) {
@@ -377,9 +435,46 @@ static int resolve(const AstNode *block, PassUse *u, int *nu, Diag *d) {
   return errs ? -1 : 0;
 }
 
-int pass_run_stage(IrGraph *g, const AstNode *passes_block, IrPhase stage, Diag *d) {
+/* After each pass: the array back into dependency order, then the
+ * verifier. A plugin's bad graph is the recipe's problem (reported at the
+ * pass, naming the plugin and what the verifier found); a built-in's is an
+ * internal error. */
+static int check_after(IrGraph *g, const PassUse *u, Diag *d) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return -1;
+  int bad = ir_sort(g, f) < 0 || ir_verify(g, f) < 0;
+  fclose(f);
+  if (bad) {
+    const char *from = pass_origin(u->pass);
+    int nl = 0;
+    for (const char *s = text; s && *s; s++) nl += *s == '\n';
+    const char *first = text && *text ? text : "(no details)\n";
+    if (from)
+      diag_at(d, DIAG_ERROR, u->node->span,
+              "pass '%s' (plugin %s) left a graph the verifier rejects: %.*s%s", u->pass->name,
+              from, (int)strcspn(first, "\n"), first, nl > 1 ? " (and more below)" : "");
+    else
+      diag_at(d, DIAG_ERROR, u->node->span,
+              "internal: pass '%s' left a graph the verifier rejects: %.*s", u->pass->name,
+              (int)strcspn(first, "\n"), first);
+    /* the rest of what the verifier found, a few lines of it */
+    const char *s = strchr(first, '\n');
+    for (int k = 0; s && s[1] && k < 8; k++) {
+      fprintf(stderr, "  %.*s\n", (int)strcspn(s + 1, "\n"), s + 1);
+      s = strchr(s + 1, '\n');
+    }
+  }
+  free(text);
+  return bad ? -1 : 0;
+}
+
+int pass_run_stage_until(IrGraph *g, const AstNode *passes_block, IrPhase stage, Diag *d,
+                         const char *stop_after, int *stopped) {
   PassUse *u = calloc(MAXLIST, sizeof *u);
   int nu = 0, rc = 0;
+  if (stopped) *stopped = 0;
   if (!u) {
     fprintf(stderr, "ftc: out of memory\n");
     return -1;
@@ -388,6 +483,10 @@ int pass_run_stage(IrGraph *g, const AstNode *passes_block, IrPhase stage, Diag 
   if (resolve(passes_block, u, &nu, stage == IR_PHASE_FWD ? d : NULL) < 0) {
     free(u);
     return -1;
+  }
+  for (int i = 0; i < nu; i++) {
+    u[i].args.uses = u;
+    u[i].args.nuses = nu;
   }
   for (int i = 0; i < nu && rc == 0; i++) {
     if (u[i].pass->stage != stage) continue;
@@ -398,9 +497,18 @@ int pass_run_stage(IrGraph *g, const AstNode *passes_block, IrPhase stage, Diag 
       break;
     }
     if (u[i].pass->run(g, &u[i].args, d) < 0 || diag_errors(d) > 0) rc = -1;
+    else if (check_after(g, &u[i], d) < 0) rc = -1;
+    if (rc == 0 && stop_after && !strcmp(stop_after, u[i].pass->name)) {
+      if (stopped) *stopped = 1;
+      break;
+    }
   }
   free(u);
   return rc;
+}
+
+int pass_run_stage(IrGraph *g, const AstNode *passes_block, IrPhase stage, Diag *d) {
+  return pass_run_stage_until(g, passes_block, stage, d, NULL, NULL);
 }
 
 /* ---- `ftc passes` ------------------------------------------------------- */
@@ -431,13 +539,15 @@ static void wrap(FILE *out, const char *indent, const char *text) {
 void pass_print_all(FILE *out) {
   for (int i = 0; i < nregistry; i++) {
     const Pass *p = registry[i];
-    fprintf(out, "%s  [%s, %s]\n", p->name, p->stage == IR_PHASE_FWD ? "before autodiff"
-                                                                     : "after autodiff",
-            p->run ? "implemented" : "not implemented yet");
+    fprintf(out, "%s  [%s, %s%s%s]\n", p->name,
+            p->stage == IR_PHASE_FWD ? "before autodiff" : "after autodiff",
+            p->run ? "implemented" : "not implemented yet", origin[i] ? ", plugin " : "",
+            origin[i] ? origin[i] : "");
     if (p->doc) wrap(out, "    ", p->doc);
     for (const PassParam *pp = p->params; pp && pp->name; pp++)
-      fprintf(out, "    param %s: %s%s%s  -- %s\n", pp->name, type_name(pp->type),
-              pp->def ? " = " : " (required)", pp->def ? pp->def : "", pp->doc ? pp->doc : "");
+      fprintf(out, "    param %s: %s%s%s  -- %s%s%s%s\n", pp->name, type_name(pp->type),
+              pp->def ? " = " : " (required)", pp->def ? pp->def : "", pp->doc ? pp->doc : "",
+              pp->choices ? " (" : "", pp->choices ? pp->choices : "", pp->choices ? ")" : "");
     for (const PassFact *f = p->requires; f && f->other; f++)
       fprintf(out, "    requires %s: %s\n", f->other, f->reason);
     for (const PassFact *f = p->conflicts; f && f->other; f++)

@@ -10,6 +10,7 @@
  * check it.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir.h"
@@ -612,11 +613,49 @@ int ir_infer(IrGraph *g, Diag *d, int id) {
   if (arity >= 0 && n->nin != arity && !acc)
     return shape_err(d, n, "takes %d input%s, got %d", arity, arity == 1 ? "" : "s", n->nin);
   for (int i = 0; i < n->nin; i++)
-    if (n->in[i] < 0 || n->in[i] >= id) {
+    if (n->in[i] < 0 || n->in[i] >= g->n || n->in[i] == id) { /* a pass may read ahead (ir_sort) */
       fprintf(stderr, "ftc: internal error: %s node %d reads node %d\n", ir_ops[n->op].name, id,
               n->in[i]);
       return -1;
     }
   int rc = shape_fns[n->op](g, d, n);
   return rc == 0 && acc ? check_acc(g, d, n) : rc;
+}
+
+int ir_check_shape(const IrGraph *g, int id, char *why, size_t cap) {
+  const IrNode *n = &g->nodes[id];
+  if ((unsigned)n->op >= IR_OP_COUNT || !shape_fns[n->op]) {
+    snprintf(why, cap, "no shape rule for op %d", (int)n->op);
+    return -1;
+  }
+  /* the rule runs on a copy, reporting into a buffer: the graph is not
+   * touched, and the message is the one a user would get */
+  IrNode t = *n;
+  t.span = (Span){0};
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  Diag *d = f ? diag_new(f, 1) : NULL;
+  int rc = 0;
+  if (d) {
+    rc = shape_fns[t.op]((IrGraph *)g, d, &t);
+    int arity = ir_ops[t.op].arity;
+    if (rc == 0 && arity >= 0 && t.nin == arity + 1 && ir_op_accumulates(t.op))
+      rc = check_acc((IrGraph *)g, d, &t);
+    diag_free(d);
+  }
+  if (f) fclose(f);
+  char s1[SB], s2[SB];
+  if (rc < 0) {
+    const char *m = text ? text : "";
+    if (!strncmp(m, "ftc: error: ", 12)) m += 12;
+    snprintf(why, cap, "%.*s", (int)strcspn(m, "\n"), m);
+  } else if (!same_shape(&t.shape, &n->shape) || t.dtype != n->dtype) {
+    snprintf(why, cap, "it says %s%s but its inputs give %s%s", ir_dtype_name(n->dtype),
+             ir_shape_str(&n->shape, s1, SB), ir_dtype_name(t.dtype),
+             ir_shape_str(&t.shape, s2, SB));
+    rc = -1;
+  }
+  free(text);
+  return rc;
 }

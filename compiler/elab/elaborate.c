@@ -545,5 +545,6 @@ IrGraph *elaborate(AstCtx *c, AstNode *root, Diag *d, Recipe *out) {
     ir_graph_free(g);
     return NULL;
   }
+  g->recipe = out; /* passes read the settings through the graph */
   return g;
 }

@@ -5,10 +5,10 @@
  * update, so a step equals one batch n times larger. Registered now; not
  * implemented yet.
  */
-#include "../back.h"
+#include "../pass.h"
 
 static const PassParam params[] = {
-    {"steps", PP_INT, NULL, "micro-batches per optimizer update"},
+    {"steps", PP_INT, NULL, "micro-batches per optimizer update", NULL},
     {0}};
 static const char *const before[] = {"zero", NULL};
 

@@ -6,11 +6,11 @@
  * recomputation nodes just before the backward of each segment. Registered
  * with its parameters and facts now; the rewrite is not implemented yet.
  */
-#include "../back.h"
+#include "../pass.h"
 
 static const PassParam params[] = {
-    {"every", PP_INT, "1", "checkpoint every k-th layer (repeat instance)"},
-    {"budget", PP_INT, "0", "memory budget in bytes for kept activations (0 = use `every`)"},
+    {"every", PP_INT, "1", "checkpoint every k-th layer (repeat instance)", NULL},
+    {"budget", PP_INT, "0", "memory budget in bytes for kept activations (0 = use `every`)", NULL},
     {0}};
 static const PassFact conflicts[] = {{0}};
 static const char *const before[] = {"fuse_optimizer", "zero", NULL};

@@ -7,7 +7,7 @@
  * scheduler and the planner. The driver runs it after the last stage.
  */
 #include <stdlib.h>
-#include "../back.h"
+#include "builtin.h"
 
 int pass_dce_run(IrGraph *g) {
   char *live = calloc((size_t)g->n + 1, 1);

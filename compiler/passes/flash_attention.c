@@ -24,7 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../back.h"
+#include "../pass.h"
 #include "../../runtime/kernels.h" /* RT_ATTN_MAXBLK: the kernel's tile limit */
 
 typedef struct Att {
@@ -142,7 +142,7 @@ static int fuse(IrGraph *g, Diag *d, const Att *a, int64_t block) {
     free(buf);
   }
   if (ir_infer(g, d, a->slot) < 0) return -1;
-  for (int i = 0; i < a->ndead; i++) g->nodes[a->dead[i]].dead = 1;
+  for (int i = 0; i < a->ndead; i++) ir_kill(g, a->dead[i]);
   IrNode *o = &g->nodes[a->out];
   o->op = IR_FLASH_ATTENTION;
   o->nin = 4;
@@ -213,7 +213,7 @@ static int run(IrGraph *g, const PassArgs *a, Diag *d) {
 
 static const PassParam params[] = {
     {"block", PP_INT, "64",
-     "tile edge: queries and keys per tile (1..128); each thread keeps two block x block tiles"},
+     "tile edge: queries and keys per tile (1..128); each thread keeps two block x block tiles", NULL},
     {0}};
 
 const Pass pass_flash_attention = {

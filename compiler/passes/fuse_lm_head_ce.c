@@ -22,18 +22,8 @@
  * environment variable FTC_NO_FUSE_LM_HEAD=1 at compile time skips the
  * default run (to build the unfused step for A/B comparisons).
  */
-#include "../back.h"
+#include "builtin.h"
 #include "../../runtime/kernels.h" /* RT_LM_HEAD_MAXROWS: the kernel's chunk limit */
-
-/* Live nodes that read `id`. */
-static int users(const IrGraph *g, int id) {
-  int k = 0;
-  for (int i = 0; i < g->n; i++) {
-    if (g->nodes[i].dead) continue;
-    for (int j = 0; j < g->nodes[i].nin; j++) k += g->nodes[i].in[j] == id;
-  }
-  return k;
-}
 
 /* A forward workspace node (no code; planned like any temporary). */
 static int scratch(IrGraph *g, Span sp, IrShape shape, IrDtype dt, const char *name) {
@@ -62,7 +52,7 @@ int pass_fuse_lm_head_ce_run(IrGraph *g, int64_t rows) {
     return 0;
   /* the logits must have no reader but the loss (the runtime's sampling
    * read is served from x and w instead) */
-  if (users(g, mm) != 1 || users(g, lf) != 1 || (g->logits >= 0 && g->logits != mm))
+  if (ir_users(g, mm, NULL, 0) != 1 || ir_users(g, lf, NULL, 0) != 1 || (g->logits >= 0 && g->logits != mm))
     return 0;
   int64_t V = m->shape.d[m->shape.rank - 1];
   int64_t N = ir_numel(&xn->shape) / xn->shape.d[xn->shape.rank - 1];
@@ -91,9 +81,9 @@ int pass_fuse_lm_head_ce_run(IrGraph *g, int64_t rows) {
   g->nodes[f].ia[1] = frozen;
   if (ir_infer(g, NULL, f) < 0) return -1;
   g->nodes[f].name = ir_strdup(g, "loss");
-  g->nodes[g->loss].dead = 1;
-  g->nodes[lf].dead = 1;
-  g->nodes[mm].dead = 1;
+  ir_kill(g, g->loss);
+  ir_kill(g, lf);
+  ir_kill(g, mm);
   g->loss = f;
   g->logits = -1;
   return 1;
@@ -113,7 +103,7 @@ static int run(IrGraph *g, const PassArgs *a, Diag *d) {
 #define ROWS_TEXT(n) ROWS_TEXT_(n) /* the default as the registry's text */
 static const PassParam params[] = {
     {"rows", PP_INT, ROWS_TEXT(LM_HEAD_ROWS),
-     "logit rows per chunk: the workspace is rows x vocab; larger chunks read the weight less often"},
+     "logit rows per chunk: the workspace is rows x vocab; larger chunks read the weight less often", NULL},
     {0}};
 
 const Pass pass_fuse_lm_head_ce = {

@@ -5,12 +5,12 @@
  * its gradient is complete and the gradient dies there, so at most one
  * layer's gradients are ever live. Registered now; not implemented yet.
  */
-#include "../back.h"
+#include "../pass.h"
 
 static const PassParam params[] = {
-    {"variant", PP_NAME, "sgd", "update rule: sgd, adamw or adalomo"},
+    {"variant", PP_NAME, "sgd", "update rule: sgd, adamw or adalomo", "sgd|adamw|adalomo"},
     {"two_pass_norm", PP_BOOL, "false",
-     "compute the global gradient norm in a first backward so clipping still works"},
+     "compute the global gradient norm in a first backward so clipping still works", NULL},
     {0}};
 static const PassFact conflicts[] = {
     {"accumulate", "the fused update frees each gradient as soon as it is produced, so there "

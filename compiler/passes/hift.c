@@ -5,11 +5,11 @@
  * group; the others are frozen for that step and their optimizer state is
  * parked in host memory. Registered now; not implemented yet.
  */
-#include "../back.h"
+#include "../pass.h"
 
 static const PassParam params[] = {
-    {"groups", PP_INT, NULL, "number of layer groups (one is updated per step)"},
-    {"order", PP_STRING, "\"bottom-up\"", "group order: bottom-up, top-down or random"},
+    {"groups", PP_INT, NULL, "number of layer groups (one is updated per step)", NULL},
+    {"order", PP_STRING, "\"bottom-up\"", "group order: bottom-up, top-down or random", "bottom-up|top-down|random"},
     {0}};
 static const PassFact conflicts[] = {
     {"zero", "hift keeps inactive groups' optimizer state on the host, zero shards it across "

@@ -5,13 +5,13 @@
  * planner and the optimizer see adapters only. Registered with its
  * parameters and facts now; the rewrite is not implemented yet.
  */
-#include "../back.h"
+#include "../pass.h"
 
 static const PassParam params[] = {
-    {"rank", PP_INT, "8", "rank r of the adapters A [in, r] and B [r, out]"},
-    {"alpha", PP_FLOAT, "16", "scaling: the update is (alpha / rank) * x A B"},
-    {"dropout", PP_FLOAT, "0.0", "dropout on the adapter input"},
-    {"target", PP_STRING, "\"*.attn.*\"", "glob over parameter scopes to adapt ('|' = or)"},
+    {"rank", PP_INT, "8", "rank r of the adapters A [in, r] and B [r, out]", NULL},
+    {"alpha", PP_FLOAT, "16", "scaling: the update is (alpha / rank) * x A B", NULL},
+    {"dropout", PP_FLOAT, "0.0", "dropout on the adapter input", NULL},
+    {"target", PP_STRING, "\"*.attn.*\"", "glob over parameter scopes to adapt ('|' = or)", NULL},
     {0}};
 static const PassFact conflicts[] = {
     {"qlora", "qlora already adds the adapters over a quantized base; use one of the two"},

@@ -6,11 +6,11 @@
  * the loss in fp32, and (fp16) scales the loss. Registered now; not
  * implemented yet.
  */
-#include "../back.h"
+#include "../pass.h"
 
 static const PassParam params[] = {
-    {"dtype", PP_NAME, "bf16", "compute dtype: bf16 or fp16"},
-    {"loss_scale", PP_FLOAT, "0", "fp16 loss scale (0 = dynamic)"},
+    {"dtype", PP_NAME, "bf16", "compute dtype: bf16 or fp16", "bf16|fp16"},
+    {"loss_scale", PP_FLOAT, "0", "fp16 loss scale (0 = dynamic)", NULL},
     {0}};
 
 const Pass pass_mixed_precision = {

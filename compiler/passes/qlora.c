@@ -5,15 +5,15 @@
  * with double-quantized scales and dequantized inside the matmul kernels;
  * the adapters are lora's. Registered now; not implemented yet.
  */
-#include "../back.h"
+#include "../pass.h"
 
 static const PassParam params[] = {
-    {"rank", PP_INT, "8", "rank of the adapters"},
-    {"alpha", PP_FLOAT, "16", "adapter scaling alpha / rank"},
-    {"dropout", PP_FLOAT, "0.0", "dropout on the adapter input"},
-    {"target", PP_STRING, "\"*.attn.*\"", "glob over parameter scopes to adapt"},
-    {"block", PP_INT, "64", "NF4 quantization block size"},
-    {"double_quant", PP_BOOL, "true", "quantize the per-block scales again (8-bit)"},
+    {"rank", PP_INT, "8", "rank of the adapters", NULL},
+    {"alpha", PP_FLOAT, "16", "adapter scaling alpha / rank", NULL},
+    {"dropout", PP_FLOAT, "0.0", "dropout on the adapter input", NULL},
+    {"target", PP_STRING, "\"*.attn.*\"", "glob over parameter scopes to adapt", NULL},
+    {"block", PP_INT, "64", "NF4 quantization block size", NULL},
+    {"double_quant", PP_BOOL, "true", "quantize the per-block scales again (8-bit)", NULL},
     {0}};
 static const PassFact conflicts[] = {
     {"lora", "qlora already adds the adapters over a quantized base; use one of the two"},

@@ -5,10 +5,10 @@
  * (reduce-scatter, all-gather) scheduled next to their producers and
  * consumers. Registered now; not implemented yet.
  */
-#include "../back.h"
+#include "../pass.h"
 
 static const PassParam params[] = {
-    {"stage", PP_INT, "1", "1 = optimizer state, 2 = + gradients, 3 = + parameters"},
+    {"stage", PP_INT, "1", "1 = optimizer state, 2 = + gradients, 3 = + parameters", NULL},
     {0}};
 static const PassFact conflicts[] = {
     {"hift", "hift keeps inactive groups' optimizer state on the host, zero shards it across "

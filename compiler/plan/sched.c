@@ -54,7 +54,7 @@ static int heap_pop(Heap *h) {
   return top;
 }
 
-int *sched_topo(const IrGraph *g, int *n, FILE *err) {
+static int *topo(const IrGraph *g, int *n, FILE *err, int with_dead) {
   int N = g->n;
   int *indeg = calloc((size_t)N + 1, sizeof(int));
   int *nuse = calloc((size_t)N + 1, sizeof(int));   /* consumer counts */
@@ -65,11 +65,11 @@ int *sched_topo(const IrGraph *g, int *n, FILE *err) {
   if (!indeg || !nuse || !start || !order || !h.v) goto fail;
   for (int i = 0; i < N; i++) {
     const IrNode *x = &g->nodes[i];
-    if (x->dead) continue;
+    if (x->dead && !with_dead) continue;
     total++;
     for (int k = 0; k < x->nin; k++) {
       int s = x->in[k];
-      if (s < 0 || s >= N || g->nodes[s].dead) {
+      if (s < 0 || s >= N || (g->nodes[s].dead && !with_dead)) {
         if (err) fprintf(err, "ftc: internal: node %d uses %s node %d\n", i,
                          s < 0 || s >= N ? "missing" : "dead", s);
         goto fail;
@@ -84,11 +84,11 @@ int *sched_topo(const IrGraph *g, int *n, FILE *err) {
   memset(nuse, 0, sizeof(int) * (size_t)N);
   for (int i = 0; i < N; i++) {
     const IrNode *x = &g->nodes[i];
-    if (x->dead) continue;
+    if (x->dead && !with_dead) continue;
     for (int k = 0; k < x->nin; k++) users[start[x->in[k]] + nuse[x->in[k]]++] = i;
   }
   for (int i = 0; i < N; i++)
-    if (!g->nodes[i].dead && indeg[i] == 0) heap_push(&h, i);
+    if ((!g->nodes[i].dead || with_dead) && indeg[i] == 0) heap_push(&h, i);
   while (h.n > 0) {
     int id = heap_pop(&h);
     order[cnt++] = id;
@@ -117,6 +117,9 @@ fail:
   *n = 0;
   return NULL;
 }
+
+int *sched_topo(const IrGraph *g, int *n, FILE *err) { return topo(g, n, err, 0); }
+int *sched_topo_all(const IrGraph *g, int *n, FILE *err) { return topo(g, n, err, 1); }
 
 int back_view_base(const IrGraph *g, int id) {
   while (ir_ops[g->nodes[id].op].kind == OPK_VIEW && g->nodes[id].nin > 0)
