@@ -31,9 +31,9 @@ static int run_b(IrGraph *g, const PassArgs *a, Diag *d) {
   return 0;
 }
 
-static const PassParam pa_params[] = {{"k", PP_INT, "3", "an int"},
-                                      {"f", PP_FLOAT, "0.5", "a float"},
-                                      {"s", PP_STRING, "\"*\"", "a string"},
+static const PassParam pa_params[] = {{"k", PP_INT, "3", "an int", NULL},
+                                      {"f", PP_FLOAT, "0.5", "a float", NULL},
+                                      {"s", PP_STRING, "\"*\"", "a string", NULL},
                                       {0}};
 static const PassFact pa_requires[] = {{"test_b", "test_a reads what test_b writes"}, {0}};
 static const char *const pa_before[] = {"test_b", NULL};
