@@ -20,6 +20,10 @@ typedef struct Ad {
   int cur;     /* the forward node being differentiated (span, names) */
   int n0;      /* forward node count: grad[] and need[] cover ids < n0 */
   int rule0;   /* first node id the running gradient rule created */
+  int *gref;   /* per node: how many grad[] slots hold it (grown with g) */
+  int ngref;
+  int *uses;   /* per node: readers among live nodes, counted once for
+                * finish_param (NULL before) */
 } Ad;
 
 typedef int (*GradFn)(Ad *ad, int y, int dy);
@@ -114,13 +118,28 @@ static int can_fold(const Ad *ad, int c, int prev) {
   return !shared_elsewhere(ad, c, -1);
 }
 
+/* grad[x] = c, keeping gref (how many slots hold each node) exact, so
+ * shared_elsewhere need not scan every slot. */
+static int set_grad(Ad *ad, int x, int c) {
+  if (c >= ad->ngref) {
+    int nc = ad->g->n > c ? ad->g->n : c + 1;
+    nc = nc > 2 * ad->ngref ? nc : 2 * ad->ngref;
+    int *ng = realloc(ad->gref, sizeof(int) * (size_t)nc);
+    if (!ng) return -1;
+    memset(ng + ad->ngref, 0, sizeof(int) * (size_t)(nc - ad->ngref));
+    ad->gref = ng;
+    ad->ngref = nc;
+  }
+  if (ad->grad[x] >= 0) ad->gref[ad->grad[x]]--;
+  ad->grad[x] = c;
+  if (c >= 0) ad->gref[c]++;
+  return 0;
+}
+
 /* Adds a contribution to the gradient of forward node x. */
 static int acc(Ad *ad, int x, int c) {
   if (c < 0) return -1;
-  if (ad->grad[x] < 0) {
-    ad->grad[x] = c;
-    return 0;
-  }
+  if (ad->grad[x] < 0) return set_grad(ad, x, c);
   if (can_fold(ad, c, ad->grad[x])) {
     IrNode *n = &ad->g->nodes[c];
     n->in[n->nin++] = ad->grad[x];
@@ -129,13 +148,11 @@ static int acc(Ad *ad, int x, int c) {
     n->role = IR_ROLE_BWD;
     n->phase = IR_PHASE_BWD;
     n->grad_of = -1;
-    ad->grad[x] = c;
-    return 0;
+    return set_grad(ad, x, c);
   }
   int s = b2(ad, IR_ADD, ad->grad[x], c, shp(ad, x));
   if (s < 0) return -1;
-  ad->grad[x] = s;
-  return 0;
+  return set_grad(ad, x, s);
 }
 
 static int wants(Ad *ad, int x) { return ad->need[x]; }
@@ -200,8 +217,9 @@ static int grad_div(Ad *ad, int y, int dy) {
 }
 
 static int grad_scale(Ad *ad, int y, int dy) {
-  const IrNode *n = &ad->g->nodes[y];
-  return acc(ad, n->in[0], bscale(ad, dy, n->fa[0]));
+  /* read what is needed first: bscale may move the node array */
+  int x = ad->g->nodes[y].in[0];
+  return acc(ad, x, bscale(ad, dy, ad->g->nodes[y].fa[0]));
 }
 
 /* y = op(a) @ op(b) with A = op(a) [M,K], B = op(b) [K,N]:
@@ -313,8 +331,8 @@ static int grad_matmul(Ad *ad, int y, int dy) {
 }
 
 static int grad_embedding(Ad *ad, int y, int dy) {
-  const IrNode *n = &ad->g->nodes[y];
-  return acc(ad, n->in[0], b2(ad, IR_EMBEDDING_BWD, dy, n->in[1], shp(ad, n->in[0])));
+  int w = ad->g->nodes[y].in[0], tok = ad->g->nodes[y].in[1];
+  return acc(ad, w, b2(ad, IR_EMBEDDING_BWD, dy, tok, shp(ad, w)));
 }
 
 static int grad_layer_norm(Ad *ad, int y, int dy) {
@@ -369,7 +387,9 @@ static int grad_causal_mask(Ad *ad, int y, int dy) {
 static int grad_rope(Ad *ad, int y, int dy) {
   const IrNode *n = &ad->g->nodes[y];
   int64_t ia[4] = {n->ia[0] < 0 ? 1 : -1, 0, 0, 0};
-  return acc(ad, n->in[0], bnode(ad, IR_ROPE, &dy, 1, shp(ad, n->in[0]), ia, n->fa[0]));
+  int x = n->in[0];
+  double theta = n->fa[0];
+  return acc(ad, x, bnode(ad, IR_ROPE, &dy, 1, shp(ad, x), ia, theta));
 }
 
 static int grad_cross_entropy(Ad *ad, int y, int dy) {
@@ -543,11 +563,19 @@ static void mark_needed(const IrGraph *g, const int *order, int n, char *need) {
   free(to);
 }
 
-/* Is node c referenced by anything other than as the gradient of p? */
+/* Is node c referenced by anything other than as the gradient of p? A
+ * reader always comes after what it reads (ir_new takes existing inputs;
+ * a fold appends an older gradient), so only nodes after c can read it:
+ * during the rules c is new and that scan is short. finish_param asks
+ * about every parameter, so it counts the readers once (ad->uses); the
+ * nodes it appends read only gradients that are then shared anyway. */
 static int shared_elsewhere(const Ad *ad, int c, int p) {
   const IrGraph *g = ad->g;
-  for (int i = 0; i < g->n; i++) {
-    if (i < ad->n0 && i != p && ad->grad[i] == c) return 1;
+  int held = c < ad->ngref ? ad->gref[c] : 0;
+  if (p >= 0 && p < ad->n0 && ad->grad[p] == c) held--;
+  if (held > 0) return 1;
+  if (ad->uses) return ad->uses[c] > 0;
+  for (int i = c + 1; i < g->n; i++) {
     if (g->nodes[i].dead) continue;
     for (int k = 0; k < g->nodes[i].nin; k++)
       if (g->nodes[i].in[k] == c) return 1;
@@ -589,7 +617,7 @@ int autodiff(IrGraph *g, Diag *d) {
   int *order = sched_topo(g, &n, stderr);
   if (!order) return -1;
   int nfwd0 = g->n;
-  Ad ad = {g, d, NULL, NULL, g->loss, nfwd0, 0};
+  Ad ad = {g, d, NULL, NULL, g->loss, nfwd0, 0, NULL, 0, NULL};
   ad.grad = malloc(sizeof(int) * (size_t)nfwd0);
   ad.need = calloc((size_t)nfwd0, 1);
   int rc = -1;
@@ -597,8 +625,9 @@ int autodiff(IrGraph *g, Diag *d) {
   for (int i = 0; i < nfwd0; i++) ad.grad[i] = -1;
   mark_needed(g, order, n, ad.need);
 
-  ad.grad[g->loss] = bnode(&ad, IR_FILL, NULL, 0, shp(&ad, g->loss), NULL, 1.0);
-  if (ad.grad[g->loss] < 0) goto out;
+  if (set_grad(&ad, g->loss, bnode(&ad, IR_FILL, NULL, 0, shp(&ad, g->loss), NULL, 1.0)) < 0 ||
+      ad.grad[g->loss] < 0)
+    goto out;
   for (int k = n - 1; k >= 0; k--) {
     int y = order[k];
     if (y >= nfwd0 || !ad.need[y] || ad.grad[y] < 0) continue;
@@ -615,6 +644,11 @@ int autodiff(IrGraph *g, Diag *d) {
     if (g->nodes[ad.grad[y]].phase == IR_PHASE_BWD && g->nodes[ad.grad[y]].grad_of < 0)
       g->nodes[ad.grad[y]].grad_of = y;
   }
+  ad.uses = calloc((size_t)g->n, sizeof(int));
+  if (!ad.uses) goto out;
+  for (int i = 0; i < g->n; i++)
+    if (!g->nodes[i].dead)
+      for (int k = 0; k < g->nodes[i].nin; k++) ad.uses[g->nodes[i].in[k]]++;
   for (int p = 0; p < nfwd0; p++) {
     const IrNode *pn = &g->nodes[p];
     if (pn->dead || pn->op != IR_PARAM || pn->role != IR_ROLE_PARAM || !pn->trainable) continue;
@@ -625,6 +659,8 @@ out:
   free(order);
   free(ad.grad);
   free(ad.need);
+  free(ad.gref);
+  free(ad.uses);
   return rc;
 }
 

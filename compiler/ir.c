@@ -342,12 +342,28 @@ void ir_dot(const IrGraph *g, FILE *out) {
       "white", "lightblue", "lightyellow", "orange", "mistyrose", "lightgrey"};
   char sb[128];
   fprintf(out, "digraph ftc {\n  rankdir=TB;\n  node [shape=box, style=filled, fontname=\"monospace\", fontsize=10];\n");
-  /* Composite instances become clusters so a reader sees one attention. */
+  /* Composite instances become clusters so a reader sees one attention.
+   * Each group's members are chained through `next` (ascending ids) in one
+   * sweep, so deep models do not cost groups x nodes. */
+  int *head = malloc(sizeof(int) * ((size_t)g->ngroups + 1));
+  int *next = malloc(sizeof(int) * ((size_t)g->n + 1));
+  if (!head || !next) {
+    free(head);
+    free(next);
+    fprintf(stderr, "ftc: out of memory (graph of %d nodes)\n", g->n);
+    exit(3);
+  }
+  for (int grp = 0; grp < g->ngroups; grp++) head[grp] = -1;
+  for (int id = g->n - 1; id >= 0; id--) {
+    const IrNode *n = &g->nodes[id];
+    if (n->dead || n->group < 0 || n->group >= g->ngroups) continue;
+    next[id] = head[n->group];
+    head[n->group] = id;
+  }
   for (int grp = 0; grp < g->ngroups; grp++) {
     int first = 1;
-    for (int id = 0; id < g->n; id++) {
+    for (int id = head[grp]; id >= 0; id = next[id]) {
       const IrNode *n = &g->nodes[id];
-      if (n->group != grp || n->dead) continue;
       if (first) {
         fprintf(out, "  subgraph cluster_%d {\n    label=\"", grp);
         dot_str(out, n->composite ? n->composite : "group");
@@ -358,6 +374,8 @@ void ir_dot(const IrGraph *g, FILE *out) {
     }
     if (!first) fprintf(out, "\n  }\n");
   }
+  free(head);
+  free(next);
   for (int id = 0; id < g->n; id++) {
     const IrNode *n = &g->nodes[id];
     if (n->dead) continue;

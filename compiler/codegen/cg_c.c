@@ -405,12 +405,22 @@ static int emit_params(const Cg *c) {
   const IrGraph *g = c->g;
   char d1[64];
   int np = 0;
+  /* each parameter's gradient node, found in one sweep (ir_grad_of per
+   * parameter would be quadratic in a deep model) */
+  int *grad = malloc(sizeof(int) * ((size_t)g->n + 1));
+  if (!grad) return -1;
+  for (int i = 0; i < g->n; i++) grad[i] = -1;
+  for (int i = g->n - 1; i >= 0; i--) {
+    const IrNode *n = &g->nodes[i];
+    if (!n->dead && n->role == IR_ROLE_GRAD && n->grad_of >= 0 && n->grad_of < g->n)
+      grad[n->grad_of] = i;
+  }
   fprintf(c->o, "/* name, rank, shape, numel, weights, grad, optimizer state, trainable,\n"
                 " * no_decay, init */\nstatic const rt_param params[] = {\n");
   for (int i = 0; i < g->n; i++) {
     const IrNode *n = &g->nodes[i];
     if (n->dead || n->op != IR_PARAM || n->role != IR_ROLE_PARAM) continue;
-    int gr = n->trainable ? ir_grad_of(g, i) : -1;
+    int gr = n->trainable ? grad[i] : -1;
     fprintf(c->o, "  {");
     cstr(c->o, n->name);
     fprintf(c->o, ", %d, {", n->shape.rank);
@@ -422,6 +432,7 @@ static int emit_params(const Cg *c) {
             init_name(n->init), dbl(n->init_arg, d1, sizeof d1));
     np++;
   }
+  free(grad);
   if (np == 0) fprintf(c->o, "  {0}\n");
   fprintf(c->o, "};\n\n");
   return np;
@@ -530,6 +541,7 @@ int cg_c_trainer(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
   int rc = emit_step(&c, "forward", 0, p->nfwd);
   if (rc == 0) rc = emit_step(&c, "backward", p->nfwd, p->norder);
   int np = rc == 0 ? emit_params(&c) : 0;
+  if (np < 0) rc = -1;
   if (rc == 0) emit_model(&c, np);
   fprintf(o, "#ifndef FTC_NO_MAIN\nint main(int argc, char **argv) {\n"
              "  return rt_main(&model, argc, argv);\n}\n#endif\n");

@@ -4,7 +4,7 @@
  * One idea: shapes are static, so every tensor's lifetime is an interval of
  * schedule positions known at compile time. Persistent tensors (params,
  * grads, optimizer state, inputs) are laid out first, back to back; the rest
- * are placed by a deterministic best-fit allocator that walks the schedule,
+ * are placed by a deterministic best-fit allocator (fit.c) walking the schedule,
  * allocating a tensor when it is defined and returning its block after its
  * last use (a view's uses count as uses of what it aliases). An elementwise
  * op whose first input dies at that op writes over that input (in place).
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../back.h"
+#include "fit.h"
 
 #define ALIGN 64
 static int64_t align_up(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
@@ -29,70 +30,6 @@ int plan_state_slots(const Recipe *r) {
 static int is_persistent(const IrNode *n) {
   return n->op == IR_PARAM || n->op == IR_INPUT || n->role == IR_ROLE_PARAM ||
          n->role == IR_ROLE_GRAD || n->role == IR_ROLE_INPUT || n->role == IR_ROLE_OPTSTATE;
-}
-
-/* ---- free list of arena blocks (sorted by offset, coalesced) ----------- */
-
-typedef struct Block {
-  int64_t off, size;
-} Block;
-
-typedef struct Free {
-  Block *b;
-  int n, cap;
-  int64_t top; /* end of the highest block ever used */
-} Free;
-
-static int64_t fl_alloc(Free *f, int64_t need) {
-  int best = -1;
-  for (int i = 0; i < f->n; i++)
-    if (f->b[i].size >= need && (best < 0 || f->b[i].size < f->b[best].size)) best = i;
-  if (best >= 0) {
-    int64_t off = f->b[best].off;
-    f->b[best].off += need;
-    f->b[best].size -= need;
-    if (f->b[best].size == 0) {
-      memmove(&f->b[best], &f->b[best + 1], sizeof(Block) * (size_t)(f->n - best - 1));
-      f->n--;
-    }
-    return off;
-  }
-  /* no block fits: grow at the top, starting inside a free block there */
-  if (f->n > 0 && f->b[f->n - 1].off + f->b[f->n - 1].size == f->top) {
-    int64_t off = f->b[f->n - 1].off;
-    f->n--;
-    f->top = off + need;
-    return off;
-  }
-  int64_t off = f->top;
-  f->top += need;
-  return off;
-}
-
-static int fl_release(Free *f, int64_t off, int64_t size) {
-  int i = 0;
-  while (i < f->n && f->b[i].off < off) i++;
-  if (f->n == f->cap) {
-    int nc = f->cap ? f->cap * 2 : 64;
-    Block *nb = realloc(f->b, sizeof(Block) * (size_t)nc);
-    if (!nb) return -1;
-    f->b = nb;
-    f->cap = nc;
-  }
-  memmove(&f->b[i + 1], &f->b[i], sizeof(Block) * (size_t)(f->n - i));
-  f->b[i] = (Block){off, size};
-  f->n++;
-  if (i + 1 < f->n && f->b[i].off + f->b[i].size == f->b[i + 1].off) {
-    f->b[i].size += f->b[i + 1].size;
-    memmove(&f->b[i + 1], &f->b[i + 2], sizeof(Block) * (size_t)(f->n - i - 2));
-    f->n--;
-  }
-  if (i > 0 && f->b[i - 1].off + f->b[i - 1].size == f->b[i].off) {
-    f->b[i - 1].size += f->b[i].size;
-    memmove(&f->b[i], &f->b[i + 1], sizeof(Block) * (size_t)(f->n - i - 1));
-    f->n--;
-  }
-  return 0;
 }
 
 /* ---- the plan ----------------------------------------------------------- */
@@ -142,7 +79,7 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   if (!all) return NULL;
   Plan *p = calloc(1, sizeof *p);
   int *die_head = NULL, *die_next = NULL, *transferred = NULL;
-  Free fl = {0};
+  Fit fl = FIT_INIT(0);
   if (!p) goto fail;
   p->order = malloc(sizeof(int) * ((size_t)nall + 1));
   p->offset = malloc(sizeof(int64_t) * ((size_t)N + 1));
@@ -263,11 +200,12 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
       p->inplace_of[id] = s;
       transferred[s] = 1;
     } else {
-      p->offset[id] = fl_alloc(&fl, need);
+      p->offset[id] = fit_alloc(&fl, need);
+      if (p->offset[id] < 0) goto fail;
     }
     for (int d = die_head[k]; d >= 0; d = die_next[d])
       if (!transferred[d] && p->offset[d] >= 0 &&
-          fl_release(&fl, p->offset[d], align_up(p->bytes[d] > 0 ? p->bytes[d] : 1)) < 0)
+          fit_release(&fl, p->offset[d], align_up(p->bytes[d] > 0 ? p->bytes[d] : 1)) < 0)
         goto fail;
   }
   /* views alias their base */
@@ -288,15 +226,20 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   }
   int64_t base = 0;
   for (int c = 0; c < PLAN_CAT_COUNT; c++) base += persist[c];
-  int64_t *live = calloc((size_t)p->norder + 1, sizeof(int64_t));
+  /* bytes live at each position: +bytes where a lifetime starts, -bytes
+   * after it ends, then a running sum (linear in graph size) */
+  int64_t *live = calloc((size_t)p->norder + 2, sizeof(int64_t));
   if (!live) goto fail;
   for (int i = 0; i < N; i++) {
     const IrNode *n = &g->nodes[i];
     if (n->dead || is_persistent(n) || ir_ops[n->op].kind == OPK_VIEW || p->first[i] < 0)
       continue;
     int end = transferred[i] ? p->last[i] - 1 : p->last[i];
-    for (int k = p->first[i]; k <= end; k++) live[k] += p->bytes[i];
+    if (end < p->first[i]) continue;
+    live[p->first[i]] += p->bytes[i];
+    live[end + 1] -= p->bytes[i];
   }
+  for (int k = 1; k <= p->norder; k++) live[k] += live[k - 1];
   p->peak_at = 0;
   for (int k = 0; k < p->norder; k++)
     if (live[k] > live[p->peak_at]) p->peak_at = k;
@@ -315,7 +258,7 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   free(die_head);
   free(die_next);
   free(transferred);
-  free(fl.b);
+  fit_free(&fl);
   return p;
 fail:
   fprintf(stderr, "ftc: out of memory while planning\n");
@@ -323,7 +266,7 @@ fail:
   free(die_head);
   free(die_next);
   free(transferred);
-  free(fl.b);
+  fit_free(&fl);
   plan_free(p);
   return NULL;
 }
