@@ -499,7 +499,7 @@ static int build_model(El *E, Scope *sc, const AstNode *let, Span seq_span) {
 /* ---- entry ------------------------------------------------------------ */
 
 IrGraph *elaborate(AstCtx *c, AstNode *root, Diag *d, Recipe *out) {
-  El E = {.ctx = c, .d = d, .r = out, .dtype = IR_F32};
+  El E = {.ctx = c, .d = d, .r = out, .dtype = IR_F32, .root = root->span.file};
   int errs0 = diag_errors(d);
   recipe_defaults(&E, out, root);
   E.g = ir_graph_new();

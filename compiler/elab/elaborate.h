@@ -45,6 +45,10 @@ typedef struct Value {
   const char *s;
   void *p;
   const AstNode *def;
+  Span at;   /* the argument that passed this value in (`heads: 3`), set by
+                the first binding only, so a value the recipe gives keeps
+                pointing at the recipe while stdlib passes it on; .file NULL
+                when it never was an argument */
 } Value;
 
 typedef struct VList { int n; Value *v; } VList;
@@ -102,6 +106,7 @@ typedef struct El {
   int64_t B, T;      /* batch and sequence of the build */
   IrDtype dtype;
   const char *root_dir; /* directory of the recipe, for relative paths */
+  const SrcFile *root;  /* the recipe's own text (el_error_from) */
 } El;
 
 /* A built-in: fixed formals (the first `nreq` required), positional first. */
@@ -120,6 +125,12 @@ void *el_alloc(El *E, size_t n);           /* zeroed, freed with the arena */
 const char *el_strdup(El *E, const char *s);
 void el_arena_free(El *E);
 void el_error(El *E, Span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* An error caused by values that arguments passed in (a model's `heads: 3`):
+ * reported at the first of a, b (either may be NULL) whose argument is in
+ * the recipe itself, with `site` (often a stdlib line) as a note; at `site`
+ * when neither is. */
+void el_error_from(El *E, Span site, const Value *a, const Value *b, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 Value v_err(void);
 Value v_int(int64_t i);
 Value v_float(double f);

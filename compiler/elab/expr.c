@@ -4,9 +4,9 @@
  * The idea: one evaluator serves every context (module presets, model
  * formals, parameter shapes, forward bodies). What differs is the Scope:
  * which names are visible and whether tensors may be made. Numbers fold at
- * once (integers stay integers when a division is exact, so `dim / heads`
- * can size a tensor); tensor expressions append nodes whose span is the
- * operator's text.
+ * once (an integer / an integer is an integer and must divide exactly, so
+ * `dim / heads` can size a tensor); tensor expressions append nodes whose
+ * span is the operator's text.
  */
 #include <math.h>
 #include <string.h>
@@ -155,7 +155,25 @@ static Value scale(El *E, Span sp, int x, double s) {
   return id < 0 ? v_err() : v_tensor(id);
 }
 
-static Value num_binop(El *E, Span sp, const char *op, Value a, Value b) {
+/* int / int is an int (shapes: `dim / heads * kv_heads`), so it must be
+ * exact: the error names the operands and points at the recipe argument
+ * that gave one of them (`heads: 3`), with the division as a note. */
+static Value int_div(El *E, const AstNode *e, Value a, Value b) {
+  if (a.i % b.i == 0) return v_int(a.i / b.i);
+  const AstNode *x = e->kids[0], *y = e->kids[1];
+  const char *na = x->kind == AST_NAME ? x->name : "", *nb = y->kind == AST_NAME ? y->name : "";
+  if (e->span.file == E->root)
+    el_error(E, e->span, "%s%s%lld is not divisible by %s%s%lld (an integer / an integer "
+             "must divide exactly; write %lld.0 / %lld for a fraction)", na, *na ? " " : "",
+             (long long)a.i, nb, *nb ? " " : "", (long long)b.i, (long long)a.i, (long long)b.i);
+  else
+    el_error_from(E, e->span, &a, &b, "%s%s%lld is not divisible by %s%s%lld", na,
+                  *na ? " " : "", (long long)a.i, nb, *nb ? " " : "", (long long)b.i);
+  return v_err();
+}
+
+static Value num_binop(El *E, const AstNode *e, const char *op, Value a, Value b) {
+  Span sp = e->span;
   if (a.k == V_INT && b.k == V_INT) {
     switch (op[0]) {
     case '+': return v_int(a.i + b.i);
@@ -163,8 +181,7 @@ static Value num_binop(El *E, Span sp, const char *op, Value a, Value b) {
     case '*': return v_int(a.i * b.i);
     case '/':
       if (b.i == 0) break;
-      if (a.i % b.i == 0) return v_int(a.i / b.i); /* exact: stays an int */
-      return v_float((double)a.i / (double)b.i);
+      return int_div(E, e, a, b);
     }
   } else {
     double x = v_num(&a), y = v_num(&b);
@@ -218,7 +235,7 @@ static Value eval_binop(El *E, Scope *sc, const AstNode *e) {
   Value a = el_eval(E, sc, e->kids[0]);
   Value b = el_eval(E, sc, e->kids[1]);
   if (a.k == V_ERR || b.k == V_ERR) return v_err();
-  if (v_is_num(&a) && v_is_num(&b)) return num_binop(E, e->span, op, a, b);
+  if (v_is_num(&a) && v_is_num(&b)) return num_binop(E, e, op, a, b);
   IrOp iop = op[0] == '+' ? IR_ADD : op[0] == '-' ? IR_SUB : op[0] == '*' ? IR_MUL : IR_DIV;
   if (a.k == V_TENSOR && b.k == V_TENSOR) return el_tensor_binop(E, e->span, iop, op, (int)a.i, (int)b.i);
   if (a.k == V_TENSOR && v_is_num(&b)) {

@@ -28,14 +28,17 @@ static int check_formal(El *E, const AstNode *formal, Value *v, Span sp, const c
   if (!ty || ty->kind != AST_NAME || !ty->name || v->k == V_ERR) return v->k == V_ERR ? -1 : 0;
   const char *t = ty->name;
   int64_t i;
+  Span at = v->at; /* a converted value keeps its origin */
   if (!strcmp(t, "int") || !strcmp(t, "size")) {
     if (v_as_int(v, &i)) {
       *v = v_int(i);
+      v->at = at;
       return 0;
     }
   } else if (!strcmp(t, "float")) {
     if (v_is_num(v)) {
       *v = v_float(v_num(v));
+      v->at = at;
       return 0;
     }
   } else if (!strcmp(t, "bool")) {

@@ -223,8 +223,8 @@ static Value bi_split_heads(El *E, Scope *sc, const AstNode *c, Value *a, Span *
     return v_err();
   }
   if (h <= 0 || xs->d[2] % h) {
-    el_error(E, c->span, "split_heads: dim %lld of %s is not divisible by heads %lld",
-             (long long)xs->d[2], ir_shape_str(xs, sb, SB), (long long)h);
+    el_error_from(E, c->span, &a[1], NULL, "split_heads: dim %lld of %s is not divisible by "
+                  "heads %lld", (long long)xs->d[2], ir_shape_str(xs, sb, SB), (long long)h);
     return v_err();
   }
   IrShape s = {4, {xs->d[0], xs->d[1], h, xs->d[2] / h}};

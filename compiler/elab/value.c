@@ -66,6 +66,22 @@ void el_error(El *E, Span sp, const char *fmt, ...) {
   diag_at(E->d, DIAG_ERROR, sp, "%s", msg);
 }
 
+void el_error_from(El *E, Span site, const Value *a, const Value *b, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  const Value *by = b && b->at.file && b->at.file == E->root ? b
+                    : a && a->at.file && a->at.file == E->root ? a : NULL;
+  if (!by || (by->at.line == site.line && by->at.col == site.col && by->at.file == site.file)) {
+    diag_at(E->d, DIAG_ERROR, site, "%s", msg);
+    return;
+  }
+  diag_at(E->d, DIAG_ERROR, by->at, "%s", msg);
+  diag_at(E->d, DIAG_NOTE, site, "needed here");
+}
+
 /* ---- values ----------------------------------------------------------- */
 
 Value v_err(void) { return (Value){.k = V_ERR}; }
@@ -185,6 +201,7 @@ int el_bind(El *E, Scope *sc, const AstNode *call, const char *who, const char *
       rc = -1;
       continue;
     }
+    if (!v.at.file) v.at = arg->span; /* the first binding names the origin */
     out[slot] = v;
     sp[slot] = arg->span;
   }

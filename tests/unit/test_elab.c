@@ -313,7 +313,7 @@ static void test_errors(void) {
        "recipe.ft:3:24: error: seq 65 is longer than the model's context (ctx = 64)"},
       {"use gpt2\nmodel = gpt2.gpt2(vocab: 256, ctx: 64, layers: 1, heads: 3, dim: 64)\n"
        "data train = text(\"x\", seq: 8, batch: 2)\n",
-       "gpt2.ft:10:9: error: split_heads: dim 64 of [2,8,64] is not divisible by heads 3"},
+       "recipe.ft:2:51: error: split_heads: dim 64 of [2,8,64] is not divisible by heads 3"},
       {"use gpt2\nmodel = gpt2.gpt2(vocab: 256, ctx: 64, layers: 1, heads: 4, dim: 64.5)\n"
        "data train = text(\"x\", seq: 8, batch: 2)\n",
        "recipe.ft:2:61: error: gpt2: argument 'dim' must be an int, got 64.5"},
@@ -327,6 +327,9 @@ static void test_errors(void) {
       {"model M(d: int = 8) {\n  param w[d, d]\n}\nmodel = M()\ndata train = text(\"x\", seq: 4, batch: 2)\n",
        "recipe.ft:4:9: error: model 'M' has no forward"},
       {"model M(d: int = 10) {\n  param w[d / 4]\n  forward(t: i32[B, T]) {\n    return w\n  }\n}\n"
+       "model = M()\ndata train = text(\"x\", seq: 4, batch: 2)\n",
+       "recipe.ft:2:11: error: d 10 is not divisible by 4"},
+      {"model M(d: int = 10) {\n  param w[d * 0.25]\n  forward(t: i32[B, T]) {\n    return w\n  }\n}\n"
        "model = M()\ndata train = text(\"x\", seq: 4, batch: 2)\n",
        "recipe.ft:2:11: error: param w: dimension 0 must be a positive integer, got 2.5"},
       {"model M(d: int = 8) {\n  param w[256, d]\n  forward(tokens: i32[B, T]) {\n"
