@@ -5,9 +5,11 @@
  * construct per line, canonical spacing, parentheses only where precedence
  * needs them, calls wrapped at 80 columns with continuation aligned after
  * the parenthesis), and comments are re-attached by source position: own-line
- * comments print before the first construct that starts after them,
- * comments on a construct's last line (or inside a construct that is being
- * joined onto one line) print after it. The source contributes only one
+ * comments print before the first construct that starts after them; a
+ * comment at the end of a line prints after the construct that ended last
+ * before it (`steps 10 optimizer sgd(lr: 0.1)  # fast` stays with the
+ * optimizer, `repeat h[2] { ... }  # x` with the repeat); comments inside a
+ * construct that is being joined onto one line print after it. The source contributes only one
  * more bit per gap -- "was there a blank line here" -- so fmt(fmt(x)) ==
  * fmt(x) and the tree is unchanged.
  */
@@ -48,6 +50,8 @@ typedef struct Fm {
   int last_line; /* last source line accounted for (blank-line decisions) */
   int depth;     /* indentation level */
   int fresh;     /* nothing printed yet in this block: no blank line */
+  Span *ends;    /* where every construct ends (trailing-comment owners) */
+  int nends, capends;
 } Fm;
 
 /* ---- expressions ------------------------------------------------------------ */
@@ -219,12 +223,23 @@ static void flush_before(Fm *f, int line, int col) {
     own_line_comment(f, &f->cm[f->next++]);
 }
 
+/* Does another construct end after (line, col) and before comment c on
+ * the same line? Then the comment trails that one, not this. */
+static int ends_between(const Fm *f, int line, int col, const AstComment *c) {
+  for (int i = 0; i < f->nends; i++) {
+    Span e = f->ends[i];
+    if (e.end_line == line && e.end_col > col && e.end_col <= c->span.col) return 1;
+  }
+  return 0;
+}
+
 /* Comments inside [.., end) or trailing on line `end_line`, then newline. */
 static void finish_line(Fm *f, int end_line, int end_col) {
   int first = 1;
   while (f->next < f->ncm) {
     const AstComment *c = &f->cm[f->next];
-    if (!(before(c->span, end_line, end_col) || (c->span.line == end_line && !c->own_line)))
+    if (!(before(c->span, end_line, end_col) || (c->span.line == end_line && !c->own_line &&
+                                                  !ends_between(f, end_line, end_col, c))))
       break;
     if (first) {
       fprintf(f->out, "  #%s", c->text);
@@ -440,11 +455,40 @@ static void construct(Fm *f, const AstNode *n) {
   finish_line(f, n->span.end_line, n->span.end_col);
 }
 
+/* The constructs construct() prints, in the same walk. */
+static void collect_ends(Fm *f, AstNode *const *kids, int nk) {
+  for (int i = 0; i < nk; i++) {
+    const AstNode *n = kids[i];
+    if (!n) continue;
+    if (f->nends == f->capends) {
+      f->capends = f->capends ? 2 * f->capends : 64;
+      Span *ne = realloc(f->ends, (size_t)f->capends * sizeof *ne);
+      if (!ne) {
+        fprintf(stderr, "ftc: out of memory\n");
+        exit(3);
+      }
+      f->ends = ne;
+    }
+    f->ends[f->nends++] = n->span;
+    switch (n->kind) {
+    case AST_MODEL:
+    case AST_REPEAT: collect_ends(f, n->kids + 1, n->nkids - 1); break;
+    case AST_FORWARD:
+    case AST_FOR: collect_ends(f, n->kids[1]->kids, n->kids[1]->nkids); break;
+    case AST_TRAIN:
+    case AST_PASSES: collect_ends(f, n->kids, n->nkids); break;
+    default: break;
+    }
+  }
+}
+
 void ast_format(AstCtx *c, const AstNode *file, FILE *out) {
   Fm f = {0};
   f.out = out;
   f.cm = ast_comments(c, file->span.file, &f.ncm);
   f.fresh = 1;
+  collect_ends(&f, file->kids, file->nkids);
   for (int i = 0; i < file->nkids; i++) construct(&f, file->kids[i]);
   flush_before(&f, 1 << 30, 0);
+  free(f.ends);
 }
