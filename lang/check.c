@@ -329,8 +329,19 @@ static void check_data_ref(Ck *ck, const AstNode *e) {
   if (v.k == V_DATA) return;
   ERR(ck, base->span, "unknown data source '%s'", base->name);
   Names ns = {0};
+  const char *first = NULL;
   for (int i = 0; i < ck->file->root->nkids; i++)
-    if (ck->file->root->kids[i]->kind == AST_DATA) ck_names_add(&ns, ck->file->root->kids[i]->name);
+    if (ck->file->root->kids[i]->kind == AST_DATA) {
+      ck_names_add(&ns, ck->file->root->kids[i]->name);
+      if (!first) first = ck->file->root->kids[i]->name;
+    }
+  if (e == base && first && (!strcmp(base->name, "val") || !strcmp(base->name, "train"))) {
+    /* a split written without its source: `on val` */
+    Span none = {0};
+    if (!ck->mute) diag_at(ck->d, DIAG_NOTE, none, "did you mean '%s.%s'?", first, base->name);
+    free(ns.v);
+    return;
+  }
   ck_suggest(ck, base->name, &ns);
 }
 
@@ -443,6 +454,22 @@ Val ck_eval_call(Ck *ck, const AstNode *n) {
     return ck_mk(f.k);
   default:
     ERR(ck, n->kids[0]->span, "a %s cannot be called", vk_names[f.k]);
+    if (f.k == V_MODULE && f.file && n->kids[0]->kind == AST_NAME && !ck->mute) {
+      /* `llama(...)` for `llama.llama(...)`: name the module's model */
+      const char *mod = n->kids[0]->name, *model = NULL;
+      for (int i = 0; i < f.file->root->nkids && !model; i++) {
+        const AstNode *it = f.file->root->kids[i];
+        if (it->kind == AST_MODEL && it->name && !strcmp(it->name, mod)) model = it->name;
+      }
+      for (int i = 0; i < f.file->root->nkids && !model; i++) {
+        const AstNode *it = f.file->root->kids[i];
+        if (it->kind == AST_MODEL && it->name) model = it->name;
+      }
+      Span none = {0};
+      if (model)
+        diag_at(ck->d, DIAG_NOTE, none, "did you mean '%s.%s(...)'? (a module's models are "
+                "called through it)", mod, model);
+    }
     return ck_mk(V_ERR);
   }
 }

@@ -7,6 +7,7 @@
  * chain is exactly the stack of files being loaded.
  */
 #define _DEFAULT_SOURCE /* realpath, readlink */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -139,6 +140,31 @@ static const char *module_name(AstCtx *c, const AstNode *use) {
 static AstFileRec *load(AstCtx *c, const char *path, AstFileRec *from, const AstNode *use,
                         AstFileRec **stack, int depth);
 
+/* "did you mean" for a missing module: the .ft files beside the using file
+ * and in the stdlib, by name without .ft. */
+static void suggest_module(AstCtx *c, const char *name, const char *beside, const char *stdlib) {
+  char names[64][64];
+  const char *cands[65];
+  int n = 0;
+  const char *dirs[2] = {beside, stdlib};
+  for (int d = 0; d < 2; d++) {
+    DIR *dp = opendir(dirs[d]);
+    struct dirent *e;
+    while (dp && n < 64 && (e = readdir(dp))) {
+      size_t len = strlen(e->d_name);
+      if (len < 4 || len > 60 || strcmp(e->d_name + len - 3, ".ft")) continue;
+      memcpy(names[n], e->d_name, len - 3);
+      names[n][len - 3] = 0;
+      cands[n] = names[n];
+      n++;
+    }
+    if (dp) closedir(dp);
+  }
+  cands[n] = NULL;
+  const char *s = diag_suggest(name, cands);
+  if (s) diag_at(c->diag, DIAG_NOTE, no_span(), "did you mean 'use %s'?", s);
+}
+
 static void load_uses(AstCtx *c, AstFileRec *r, AstFileRec **stack, int depth) {
   AstNode *root = r->root;
   for (int i = 0; i < root->nkids; i++) {
@@ -158,6 +184,9 @@ static void load_uses(AstCtx *c, AstFileRec *r, AstFileRec **stack, int depth) {
           diag_at(c->diag, DIAG_ERROR, u->span,
                   "cannot find module '%s' (no %s next to this file or in the stdlib)", u->name,
                   name);
+          char here[PATH_MAX];
+          sibling(here, sizeof here, r->src->path, ".");
+          suggest_module(c, u->name, here, dir);
           continue;
         }
       }
