@@ -42,6 +42,11 @@ check "plan peak = generated arena" grep -q "arena_bytes = $arena," "$T/a.c"
 "$FTC" plan "$R" > "$T/plan.txt"
 check "plan text" has "$T/plan.txt" "optimizer state"
 check "plan names the peak op" has "$T/plan.txt" "peak at op"
+pi=$(sed -n 's/.*"peak_index": \([0-9]*\).*/\1/p' "$T/plan.json")
+check "plan --json peak_index ($pi) is the text's 1-based 'op N of M'" grep -q "peak at op $pi of " "$T/plan.txt"
+live=$(sed -n 's/.*"live_peak_bytes": \([0-9]*\).*/\1/p' "$T/plan.json")
+check "plan --json live_peak_bytes ($live) <= arena_bytes ($arena)" test -n "$live" -a "$live" -le "$arena"
+check "plan --json arena_bytes = peak_bytes" grep -q "\"arena_bytes\": $arena," "$T/plan.json"
 check "plan --verify" sh -c "\"$FTC\" plan \"$R\" --verify --json > /dev/null"
 check "plan of llama --verify" sh -c "\"$FTC\" plan \"$SRC/tests/ops/llama_tiny.ft\" --verify --json > /dev/null"
 
