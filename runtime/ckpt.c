@@ -208,6 +208,9 @@ int rt_ckpt_load(rt_run *r, const char *path) {
     rt_err("%s: not a trainer checkpoint (no ftrt.kind = checkpoint in its metadata)", path);
     goto done;
   }
+  if (!f.checksummed)
+    rt_warn("%s has no checksums (written before they were added, or rewritten by another "
+            "tool): its contents cannot be verified", path);
   if (!ver || strcmp(ver, CKPT_VERSION)) {
     rt_err("%s: checkpoint format version %s, this trainer reads version %s", path,
            ver ? ver : "?", CKPT_VERSION);

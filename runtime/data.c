@@ -60,6 +60,21 @@ int rt_shard_parse(const char *path, const unsigned char *buf, int64_t n, int vo
            (unsigned long long)count, elem, (unsigned long long)have);
     return -1;
   }
+  /* bytes 24..31: CRC-32C of the tokens and flags (bit 0: it is set);
+   * shards written before checksums have zeros there */
+  uint32_t crc = rd_u32(buf + 24), flags = rd_u32(buf + 28);
+  if (flags & ~(uint32_t)RT_SHARD_HAS_CRC) {
+    rt_err("%s: corrupt shard header: unknown flags %#x", path, flags);
+    return -1;
+  }
+  if (flags & RT_SHARD_HAS_CRC) {
+    uint32_t got = rt_crc32c(0, buf + RT_SHARD_HEADER, (size_t)have);
+    if (got != crc) {
+      rt_err("%s: checksum mismatch in the token data (stored crc32c %08x, data %08x): "
+             "the shard is corrupt", path, crc, got);
+      return -1;
+    }
+  }
   rt_data d = {.tok = buf + RT_SHARD_HEADER, .elem = (int)elem};
   for (int64_t i = 0; i < (int64_t)count; i++) {
     uint32_t t = tok_at(&d, i);
@@ -189,6 +204,7 @@ struct rt_shard_writer {
   FILE *f;
   int elem;
   uint64_t count;
+  uint32_t crc; /* of the token bytes written so far */
 };
 
 static void put_u32(unsigned char *p, uint32_t v) {
@@ -204,6 +220,8 @@ static int write_header(rt_shard_writer *w) {
   put_u32(h + 8, RT_SHARD_VERSION);
   put_u32(h + 12, (uint32_t)w->elem);
   put_u64(h + 16, w->count);
+  put_u32(h + 24, w->crc);
+  put_u32(h + 28, RT_SHARD_HAS_CRC);
   if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h) {
     rt_err("%s: write failed: %s", w->tmp, strerror(errno));
     return -1;
@@ -253,6 +271,7 @@ int rt_shard_append(rt_shard_writer *w, const uint32_t *tok, int64_t n) {
       for (int b = 0; b < w->elem; b++)
         buf[k * w->elem + b] = (unsigned char)(tok[i] >> (8 * b));
     }
+    w->crc = rt_crc32c(w->crc, buf, (size_t)k * (size_t)w->elem);
     if (fwrite(buf, (size_t)w->elem, (size_t)k, w->f) != (size_t)k) {
       rt_err("%s: write failed: %s", w->tmp, strerror(errno));
       return -1;

@@ -116,8 +116,10 @@ int rt_main(const rt_model *m, int argc, char **argv);
 /* Token shards (runtime/data.c), the format `ftc data text2shards` writes
  * and `data x = shards(...)` reads. Little-endian: 8 bytes "FTCSHARD",
  * u32 version (1), u32 bytes per token (2 = uint16, 4 = uint32), u64 token
- * count, 8 reserved zero bytes; then the tokens. Written atomically (temp
- * file, fsync, rename). Functions print a message naming the file on error. */
+ * count, u32 CRC-32C of the token bytes, u32 flags (bit 0: the CRC is
+ * set; older shards have 0 there and are not checked); then the tokens.
+ * Written atomically (temp file, fsync, rename). Functions print a message
+ * naming the file on error. */
 typedef struct rt_shard_writer rt_shard_writer;
 rt_shard_writer *rt_shard_open(const char *path, int elem_bytes); /* NULL = error */
 int rt_shard_append(rt_shard_writer *w, const uint32_t *tok, int64_t n); /* 0 ok */

@@ -44,6 +44,9 @@ static void help(const rt_model *m, const rt_opts *o) {
          "  gradcheck   compare backward() with finite differences [--tol REL]\n"
          "              [--atol ABS] [--eps X] [--samples N per tensor] (exit 1 when\n"
          "              over; tight in float64 builds, loose in float32)\n"
+         "  verify      check checkpoints, weights and token shards (structure and\n"
+         "              checksums) without training: verify [FILE|DIR...]; none =\n"
+         "              what --out holds (exit 1 when any fails)\n"
          "  help        this text\n\n"
          "flags (override the recipe):\n"
          "  --steps N        total optimizer steps (%lld)\n"
@@ -53,7 +56,10 @@ static void help(const rt_model *m, const rt_opts *o) {
          "  --seed S         seed for init, data order and sampling (%llu)\n"
          "  --init FILE      start from weights in FILE.safetensors (Hugging Face %s\n"
          "                   names, e.g. %s)%s%s%s\n"
-         "  --resume         continue from DIR/ckpt.safetensors, bitwise identical\n"
+         "  --resume         continue from DIR/ckpt.safetensors, bitwise identical;\n"
+         "                   if it fails its checks, from the newest kept one that passes\n"
+         "  --keep K         keep the last K checkpoints (DIR/ckpt.stepN.safetensors)\n"
+         "                   so a corrupt latest one can fall back (1)\n"
          "  --data FILE      training data (%s)\n"
          "  --eval-every N   validation every N steps, 0 = never (%lld)\n"
          "  --eval-batches N validation batches per eval (%lld)\n"
@@ -144,14 +150,15 @@ static int to_f64(const char *flag, const char *s, double min, double *out) {
   return 0;
 }
 
-static const char *const commands[] = {"train", "eval", "sample", "gradcheck", "help", NULL};
+static const char *const commands[] = {"train", "eval", "sample", "gradcheck", "verify",
+                                       "help", NULL};
 /* Every flag parse() accepts (for "did you mean"; tests/docs checks that
  * --help and docs/runtime.md list the same ones). */
 static const char *const flags[] = {
     "--help", "--quiet", "--resume", "--steps", "--stop-at", "--lr", "--out", "--data",
     "--init", "--prompt", "--eval-every", "--save-every", "--eval-batches", "--log-every",
     "--tokens", "--samples", "--temperature", "--tol", "--atol", "--eps", "--top-k",
-    "--threads", "--seed", "--device", NULL};
+    "--threads", "--seed", "--device", "--keep", NULL};
 
 static int is_cmd(const char *s) {
   for (int i = 0; commands[i]; i++)
@@ -186,6 +193,16 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
   char hb[96];
   for (; a.i < argc; a.i++) {
     char *arg = argv[a.i];
+    if (strncmp(arg, "--", 2) && strcmp(arg, "-h") && !strcmp(o->cmd, "verify")) {
+      /* verify's files, one run of arguments (o->files points into argv) */
+      if (o->nfiles == 0) o->files = argv + a.i;
+      else if (o->files + o->nfiles != argv + a.i) {
+        rt_err("verify: give the files together, before or after the flags");
+        return 2;
+      }
+      o->nfiles++;
+      continue;
+    }
     if (strncmp(arg, "--", 2) && strcmp(arg, "-h")) {
       if (a.i == 1 && suggest_closest(arg, commands))
         rt_err("unknown command \"%s\"%s", arg, hint(hb, sizeof hb, arg, commands));
@@ -207,6 +224,10 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
     if (!strcmp(name, "--help") || !strcmp(name, "-h")) want_help = 1;
     else if (!strcmp(name, "--quiet")) o->quiet = 1;
     else if (!strcmp(name, "--resume")) o->resume = 1;
+    else if (!strcmp(name, "--keep")) {
+      rc = VAL() || to_i64(name, v, 1, &iv);
+      o->keep = rc ? 1 : (int)(iv > 1 << 20 ? 1 << 20 : iv);
+    }
     else if (!strcmp(name, "--steps")) rc = VAL() || to_i64(name, v, 0, &o->train.steps);
     else if (!strcmp(name, "--stop-at")) rc = VAL() || to_i64(name, v, 1, &o->stop_at);
     else if (!strcmp(name, "--lr")) rc = VAL() || to_f64(name, v, 0, &o->train.lr);
@@ -277,5 +298,6 @@ int rt_main(const rt_model *m, int argc, char **argv) {
   if (!strcmp(o.cmd, "eval")) return rt_cmd_eval(m, &o);
   if (!strcmp(o.cmd, "sample")) return rt_cmd_sample(m, &o);
   if (!strcmp(o.cmd, "gradcheck")) return rt_cmd_gradcheck(m, &o);
+  if (!strcmp(o.cmd, "verify")) return rt_cmd_verify(m, &o);
   return rt_cmd_train(m, &o);
 }

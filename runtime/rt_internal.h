@@ -53,6 +53,9 @@ typedef struct rt_opts {
   uint64_t sample_seed;
   double tol, atol, eps;                  /* gradcheck */
   int64_t samples;
+  int keep;                               /* --keep K: checkpoints kept */
+  char **files;                           /* verify FILE... (argv) */
+  int nfiles;
 } rt_opts;
 
 /* ---- the arena (arena.c) ---------------------------------------------- */
@@ -71,6 +74,7 @@ int64_t rt_proc_kib(const char *field);  /* "VmHWM", "VmRSS" in KiB; -1 */
 #define RT_SHARD_MAGIC "FTCSHARD"
 #define RT_SHARD_VERSION 1
 #define RT_SHARD_HEADER 32
+#define RT_SHARD_HAS_CRC 1u                /* header flags (bytes 28..31) */
 typedef struct rt_data {
   const char *path;
   unsigned char *buf;                     /* owned: the file's tokens */
@@ -114,6 +118,8 @@ typedef struct rt_st_tensor {
   int rank;
   int64_t shape[RT_ST_MAXRANK];
   int64_t numel, begin, end;              /* offsets into the data block */
+  uint32_t crc;                           /* stored checksum (has_crc) */
+  int has_crc;
 } rt_st_tensor;
 typedef struct rt_st_file {
   char *path;
@@ -123,6 +129,7 @@ typedef struct rt_st_file {
   int n;
   char **meta;                            /* key, value, key, value, ... */
   int nmeta;
+  int checksummed;                        /* carries ftrt.crc32c (verified) */
 } rt_st_file;
 const char *rt_st_dtype_name(rt_st_dtype d);
 int rt_st_dtype_size(rt_st_dtype d);     /* bytes per element */
@@ -146,6 +153,29 @@ typedef struct rt_st_out {
 int rt_st_write(const char *path, const rt_st_out *t, int n,
                 const char *const *meta, int nmeta);
 extern int64_t rt_st_fail_after;          /* test hook: fail after N bytes */
+
+/* ---- checksums (crc32c.c, safetensors_crc.c) ---------------------------
+ * Every file rt_st_write makes carries, in __metadata__, "ftrt.crc32c" (a
+ * sum over the other metadata pairs) and "ftrt.crc32c.<tensor>" for each
+ * tensor (over its name, dtype, shape, offsets and bytes). rt_st_open
+ * checks the metadata sum, rt_st_read each tensor it reads. */
+uint32_t rt_crc32c(uint32_t crc, const void *buf, size_t n); /* chainable */
+uint32_t rt_crc32c_soft(uint32_t crc, const void *buf, size_t n); /* tests */
+#define RT_ST_CRC_KEY "ftrt.crc32c"
+int rt_st_is_crc_key(const char *key);
+/* the checksum of a tensor's descriptor, which its bytes continue */
+uint32_t rt_st_tensor_seed(const char *name, rt_st_dtype dt, int rank,
+                           const int64_t *shape, int64_t begin, int64_t end);
+uint32_t rt_st_meta_sum(char *const *kv, int nmeta); /* skips crc keys */
+int rt_st_crc_attach(rt_st_file *f);      /* rt_st_open's checks */
+/* 0 when `got` is t's stored checksum (or it has none), else a message
+ * naming the file and the tensor and -1. */
+int rt_st_crc_check(const rt_st_file *f, const rt_st_tensor *t, uint32_t got);
+/* Reads every tensor and checks its checksum: the number that fail (each
+ * named), or -1 on a read error. */
+int rt_st_verify(const rt_st_file *f);
+/* n bytes at file offset off (message naming the file on failure) */
+int rt_st_pread(const rt_st_file *f, void *buf, int64_t n, int64_t off);
 
 /* ---- the run: everything a command works with ------------------------- */
 typedef struct rt_run {
@@ -176,6 +206,14 @@ int rt_ckpt_load(rt_run *r, const char *path);
  * ckpt.safetensors, by the step in their metadata): *path owned, NULL when
  * there are none. -1 when a file exists but cannot be read. */
 int rt_find_trained(const char *out_dir, char **path);
+/* ckpt_keep.c: with --keep K > 1, gives the checkpoint just saved a second
+ * name DIR/ckpt.stepNNNNNNNN.safetensors and removes kept steps beyond K
+ * (and any newer than this step). rt_ckpt_resume loads ckpt_path, else the
+ * newest kept checkpoint that passes rt_ckpt_load, saying which. */
+int rt_ckpt_keep(rt_run *r, const char *ckpt_path);
+int rt_ckpt_resume(rt_run *r, const char *ckpt_path);
+int rt_ckpt_kept(const char *dir, int64_t **steps); /* count, newest first */
+char *rt_ckpt_kept_path(const char *dir, int64_t step); /* owned */
 
 /* ---- optimizer and schedule (optim.c, sched.c) ------------------------- */
 double rt_sched_lr(const rt_train_cfg *c, int64_t step); /* step >= 1 */
@@ -216,6 +254,7 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o);
 int rt_cmd_eval(const rt_model *m, const rt_opts *o);
 int rt_cmd_sample(const rt_model *m, const rt_opts *o);
 int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
+int rt_cmd_verify(const rt_model *m, const rt_opts *o);  /* verify.c */
 /* Shared by train and eval: mean loss over the val batches. */
 double rt_eval_loss(rt_run *r);
 /* Loads the weights a command starts from: --init, else the recipe's file,

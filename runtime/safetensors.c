@@ -7,7 +7,8 @@
  * little JSON reader and every tensor is checked against the file (dtype
  * known, size = numel * dtype size, inside the data block, no overlaps)
  * before any byte is used, so a bad file is an error naming the file and
- * the tensor, never a crash. (Writing: safetensors_write.c.) */
+ * the tensor, never a crash; a file with checksums is verified as it is
+ * read (safetensors_crc.c). (Writing: safetensors_write.c.) */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -492,7 +493,7 @@ int rt_st_open(rt_st_file *f, const char *path) {
   free(h);
   if (rc != 0) goto fail;
   f->data_start = 8 + (int64_t)hlen;
-  if (check_tensors(f) != 0) goto fail;
+  if (check_tensors(f) != 0 || rt_st_crc_attach(f) != 0) goto fail;
   return 0;
 fail:
   rt_st_close(f);
@@ -527,6 +528,10 @@ static double bf16_to_double(uint16_t h) {
   return x;
 }
 
+int rt_st_pread(const rt_st_file *f, void *buf, int64_t n, int64_t off) {
+  return pread_all(f->fd, buf, n, off, f->path);
+}
+
 int rt_st_read(const rt_st_file *f, const rt_st_tensor *t, rt_dtype to, void *dst) {
   rt_st_dtype d = t->dtype;
   if (d != ST_F32 && d != ST_F64 && d != ST_F16 && d != ST_BF16) {
@@ -535,8 +540,12 @@ int rt_st_read(const rt_st_file *f, const rt_st_tensor *t, rt_dtype to, void *ds
     return -1;
   }
   int64_t off = f->data_start + t->begin;
-  if ((d == ST_F32 && to == RT_F32) || (d == ST_F64 && to == RT_F64))
-    return pread_all(f->fd, dst, t->end - t->begin, off, f->path);
+  /* the checksum runs over the file's bytes, before any conversion */
+  uint32_t crc = rt_st_tensor_seed(t->name, d, t->rank, t->shape, t->begin, t->end);
+  if ((d == ST_F32 && to == RT_F32) || (d == ST_F64 && to == RT_F64)) {
+    if (pread_all(f->fd, dst, t->end - t->begin, off, f->path) != 0) return -1;
+    return rt_st_crc_check(f, t, rt_crc32c(crc, dst, (size_t)(t->end - t->begin)));
+  }
   enum { CHUNK = 1 << 16 };
   int es = dtypes[d].size;
   unsigned char *buf = rt_xmalloc((size_t)CHUNK * (size_t)es, "conversion buffer");
@@ -547,6 +556,7 @@ int rt_st_read(const rt_st_file *f, const rt_st_tensor *t, rt_dtype to, void *ds
       free(buf);
       return -1;
     }
+    crc = rt_crc32c(crc, buf, (size_t)(k * es));
     for (int64_t j = 0; j < k; j++) {
       const unsigned char *q = buf + j * es;
       double v;
@@ -565,7 +575,7 @@ int rt_st_read(const rt_st_file *f, const rt_st_tensor *t, rt_dtype to, void *ds
     }
   }
   free(buf);
-  return 0;
+  return rt_st_crc_check(f, t, crc);
 }
 
 void rt_st_close(rt_st_file *f) {

@@ -4,7 +4,8 @@
  * file goes to PATH.tmp.PID, is fsync'ed, then renamed over PATH and the
  * directory is fsync'ed; any failure removes the temp file and leaves the
  * old PATH as it was. The header is padded with spaces so the data block
- * starts 8-byte aligned (as the Rust reference writer does). */
+ * starts 8-byte aligned (as the Rust reference writer does). Every file
+ * carries its checksums (safetensors_crc.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -50,8 +51,8 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
   sb_put(b, tmp, (size_t)(k < (int)sizeof tmp ? k : (int)sizeof tmp - 1));
 }
 
-static void sb_jstr(sbuf *b, const char *s) {
-  sb_put(b, "\"", 1);
+/* s as the inside of a JSON string */
+static void sb_jesc(sbuf *b, const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     if (c == '"' || c == '\\') {
@@ -63,6 +64,11 @@ static void sb_jstr(sbuf *b, const char *s) {
       sb_put(b, (const char *)&c, 1);
     }
   }
+}
+
+static void sb_jstr(sbuf *b, const char *s) {
+  sb_put(b, "\"", 1);
+  sb_jesc(b, s);
   sb_put(b, "\"", 1);
 }
 
@@ -72,15 +78,17 @@ typedef struct {
   int64_t written;
 } wfile;
 
-static int wr(wfile *w, const void *buf, size_t n) {
+/* n bytes at file offset off (the test hook fails any write reaching
+ * past rt_st_fail_after bytes, as a full disk would). */
+static int wr_at(wfile *w, const void *buf, size_t n, int64_t off) {
   const unsigned char *b = buf;
   while (n > 0) {
     size_t k = n > (1u << 30) ? (1u << 30) : n;
-    if (rt_st_fail_after >= 0 && w->written + (int64_t)k > rt_st_fail_after) {
+    if (rt_st_fail_after >= 0 && off + (int64_t)k > rt_st_fail_after) {
       rt_err("%s: write failed: %s (simulated)", w->path, strerror(ENOSPC));
       return -1;
     }
-    ssize_t got = write(w->fd, b, k);
+    ssize_t got = pwrite(w->fd, b, k, (off_t)off);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       rt_err("%s: write failed: %s", w->path, got < 0 ? strerror(errno) : "no progress");
@@ -88,15 +96,25 @@ static int wr(wfile *w, const void *buf, size_t n) {
     }
     b += got;
     n -= (size_t)got;
-    w->written += got;
+    off += got;
   }
   return 0;
 }
 
-static int write_tensor(wfile *w, const rt_st_out *t, int64_t numel) {
+/* appends */
+static int wr(wfile *w, const void *buf, size_t n) {
+  if (wr_at(w, buf, n, w->written) != 0) return -1;
+  w->written += (int64_t)n;
+  return 0;
+}
+
+/* Writes the tensor's bytes, continuing *crc over them. */
+static int write_tensor(wfile *w, const rt_st_out *t, int64_t numel, uint32_t *crc) {
   size_t ss = rt_dtype_size(t->src);
-  if ((t->dtype == ST_F32 && t->src == RT_F32) || (t->dtype == ST_F64 && t->src == RT_F64))
+  if ((t->dtype == ST_F32 && t->src == RT_F32) || (t->dtype == ST_F64 && t->src == RT_F64)) {
+    *crc = rt_crc32c(*crc, t->data, (size_t)numel * ss);
     return wr(w, t->data, (size_t)numel * ss);
+  }
   if (t->dtype != ST_F32 && t->dtype != ST_F64) {
     rt_err("%s: tensor '%s': cannot write dtype %s", w->path, t->name,
            rt_st_dtype_name(t->dtype));
@@ -116,6 +134,7 @@ static int write_tensor(wfile *w, const rt_st_out *t, int64_t numel) {
         memcpy(buf + j * 8, &v, 8);
       }
     }
+    *crc = rt_crc32c(*crc, buf, (size_t)(k * es));
     if (wr(w, buf, (size_t)(k * es)) != 0) return -1;
   }
   return 0;
@@ -139,49 +158,76 @@ static int fsync_dir(const char *path) {
   return rc;
 }
 
+static void put_hex8(char *p, uint32_t v) {
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 7; i >= 0; i--, v >>= 4) p[i] = hex[v & 15];
+}
+
+/* The header holds every checksum (safetensors_crc.c): the metadata's sum
+ * is known up front; each tensor's is written as 8 placeholder digits,
+ * filled in once its bytes have streamed out, and the header (same length)
+ * is written again before the file is synced and renamed. One pass over
+ * the data, however large. */
 int rt_st_write(const char *path, const rt_st_out *t, int n, const char *const *meta,
                 int nmeta) {
   sbuf h = {0};
-  sb_put(&h, "{", 1);
-  if (nmeta > 0) {
-    sb_put(&h, "\"__metadata__\":{", 16);
-    for (int i = 0; i < nmeta; i++) {
-      if (i) sb_put(&h, ",", 1);
-      sb_jstr(&h, meta[2 * i]);
-      sb_put(&h, ":", 1);
-      sb_jstr(&h, meta[2 * i + 1]);
+  size_t *crc_at = rt_xcalloc((size_t)(n > 0 ? n : 1), sizeof *crc_at, "header");
+  uint32_t *crc = rt_xcalloc((size_t)(n > 0 ? n : 1), sizeof *crc, "header");
+  char *tmp = NULL;
+  wfile w = {-1, NULL, 0};
+  int rc = -1;
+  if (!crc_at || !crc) goto done;
+  for (int i = 0; i < nmeta; i++)
+    if (rt_st_is_crc_key(meta[2 * i])) {
+      rt_err("%s: internal error: metadata key '%s' is reserved for checksums", path,
+             meta[2 * i]);
+      goto done;
     }
-    sb_put(&h, "}", 1);
+  char sum[9] = {0};
+  put_hex8(sum, rt_st_meta_sum((char *const *)meta, nmeta));
+  sb_put(&h, "{\"__metadata__\":{", 17);
+  for (int i = 0; i < nmeta; i++) {
+    sb_jstr(&h, meta[2 * i]);
+    sb_put(&h, ":", 1);
+    sb_jstr(&h, meta[2 * i + 1]);
+    sb_put(&h, ",", 1);
   }
+  sb_put(&h, "\"" RT_ST_CRC_KEY "\":\"", strlen(RT_ST_CRC_KEY) + 4);
+  sb_put(&h, sum, 8);
+  sb_put(&h, "\"", 1);
+  for (int i = 0; i < n; i++) {
+    sb_put(&h, ",\"" RT_ST_CRC_KEY ".", strlen(RT_ST_CRC_KEY) + 3);
+    sb_jesc(&h, t[i].name);
+    sb_put(&h, "\":\"", 3);
+    crc_at[i] = h.n;
+    sb_put(&h, "00000000\"", 9);
+  }
+  sb_put(&h, "}", 1);
   int64_t off = 0;
   for (int i = 0; i < n; i++) {
     int64_t numel = 1;
     for (int d = 0; d < t[i].rank; d++) numel *= t[i].shape[d];
-    if (nmeta > 0 || i) sb_put(&h, ",", 1);
+    sb_put(&h, ",", 1);
     sb_jstr(&h, t[i].name);
     sb_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", rt_st_dtype_name(t[i].dtype));
     for (int d = 0; d < t[i].rank; d++)
       sb_printf(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
     int64_t end = off + numel * rt_st_dtype_size(t[i].dtype);
     sb_printf(&h, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)end);
+    crc[i] = rt_st_tensor_seed(t[i].name, t[i].dtype, t[i].rank, t[i].shape, off, end);
     off = end;
   }
   sb_put(&h, "}", 1);
   while ((8 + h.n) % 8) sb_put(&h, " ", 1); /* data block 8-aligned */
   if (h.oom) {
     rt_err("%s: out of memory building the header", path);
-    free(h.s);
-    return -1;
+    goto done;
   }
   size_t tl = strlen(path) + 32;
-  char *tmp = rt_xmalloc(tl, "path");
-  if (!tmp) {
-    free(h.s);
-    return -1;
-  }
+  tmp = rt_xmalloc(tl, "path");
+  if (!tmp) goto done;
   snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-  wfile w = {open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), tmp, 0};
-  int rc = -1;
+  w = (wfile){open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), tmp, 0};
   if (w.fd < 0) {
     rt_err("%s: cannot create: %s", tmp, strerror(errno));
     goto done;
@@ -192,8 +238,10 @@ int rt_st_write(const char *path, const rt_st_out *t, int n, const char *const *
   for (int i = 0; i < n; i++) {
     int64_t numel = 1;
     for (int d = 0; d < t[i].rank; d++) numel *= t[i].shape[d];
-    if (write_tensor(&w, &t[i], numel) != 0) goto done;
+    if (write_tensor(&w, &t[i], numel, &crc[i]) != 0) goto done;
+    put_hex8(h.s + crc_at[i], crc[i]);
   }
+  if (n > 0 && wr_at(&w, h.s, h.n, 8) != 0) goto done;
   if (fsync(w.fd) != 0) {
     rt_err("%s: fsync failed: %s", tmp, strerror(errno));
     goto done;
@@ -212,8 +260,10 @@ int rt_st_write(const char *path, const rt_st_out *t, int n, const char *const *
   rc = 0;
 done:
   if (w.fd >= 0) close(w.fd);
-  if (rc != 0) unlink(tmp);
+  if (rc != 0 && tmp) unlink(tmp);
   free(tmp);
   free(h.s);
+  free(crc_at);
+  free(crc);
   return rc;
 }

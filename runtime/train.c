@@ -132,6 +132,7 @@ static int report_memory(const rt_run *r) {
 static int save_ckpt(rt_run *r, const char *ckpt_path) {
   if (rt_ckpt_save(r, ckpt_path) != 0) return -1;
   if (!r->o.quiet) printf("saved checkpoint %s (step %lld)\n", ckpt_path, (long long)r->step);
+  rt_ckpt_keep(r, ckpt_path); /* --keep K; a failure there is a warning */
   return 0;
 }
 
@@ -230,12 +231,7 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
   if (!ckpt_path || rt_data_open(&r.data, &o->data, o->train.seed) != 0) goto done;
   r.have_data = 1;
   if (o->resume) {
-    if (!rt_file_exists(ckpt_path)) {
-      rt_err("%s: no checkpoint to resume from", ckpt_path);
-      goto done;
-    }
-    if (rt_ckpt_load(&r, ckpt_path) != 0) goto done;
-    if (!o->quiet) printf("resumed from %s at step %lld\n", ckpt_path, (long long)r.step);
+    if (rt_ckpt_resume(&r, ckpt_path) != 0) goto done; /* falls back to --keep's */
   } else {
     if (rt_file_exists(ckpt_path) && !o->quiet)
       rt_warn("%s exists and will be replaced at the next save (--resume continues it)",
