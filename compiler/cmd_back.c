@@ -13,7 +13,7 @@
 
 typedef struct Args {
   const char *file, *out, *emit_c, *after;
-  int json, keep, backward, verify, dtype, text;
+  int json, keep, backward, verify, dtype, text, ranks;
   int no_file_ok; /* ftc passes: no recipe */
 } Args;
 
@@ -40,6 +40,7 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
   memset(a, 0, sizeof *a);
   a->no_file_ok = no_file_ok;
   a->dtype = -1;
+  a->ranks = 1;
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     int takes = 0;
@@ -61,7 +62,7 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
       return -1;
     }
     if (!strcmp(s, "-o") || !strcmp(s, "--dtype") || !strcmp(s, "--emit-c") ||
-        !strcmp(s, "--plugin") || !strcmp(s, "--after"))
+        !strcmp(s, "--plugin") || !strcmp(s, "--after") || !strcmp(s, "--ranks"))
       takes = 1;
     if (takes && i + 1 >= argc) {
       fprintf(stderr, "ftc %s: option '%s' needs a value\n%s", argv[0], s, usage);
@@ -79,6 +80,15 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
     }
     else if (!strcmp(s, "-o")) a->out = argv[++i];
     else if (!strcmp(s, "--emit-c")) a->emit_c = argv[++i];
+    else if (!strcmp(s, "--ranks")) {
+      char *end;
+      long v = strtol(argv[++i], &end, 10);
+      if (*end || v < 1 || v > 1 << 20) {
+        fprintf(stderr, "ftc %s: --ranks takes a count >= 1, not '%s'\n", argv[0], argv[i]);
+        return -1;
+      }
+      a->ranks = (int)v;
+    }
     else if (!strcmp(s, "--dtype")) {
       a->dtype = parse_dtype(argv[++i]);
       if (a->dtype == -2) {
@@ -105,7 +115,8 @@ static int compile(const Args *a, DrvStop stop, Drv *d) {
 
 int cmd_plan(int argc, char **argv) {
   static const char usage[] =
-      "usage: ftc plan FILE.ft [--json] [--dtype f32|f64] [--verify] [--plugin P.so]...\n"
+      "usage: ftc plan FILE.ft [--json] [--dtype f32|f64] [--ranks N] [--verify]\n"
+      "                [--plugin P.so]...\n"
       "  Prints the static memory plan: bytes of parameters, gradients, optimizer\n"
       "  state, inputs, activations kept for the backward and temporaries at the\n"
       "  live peak, the peak and the op where it occurs, and the arena the trainer\n"
@@ -113,15 +124,17 @@ int cmd_plan(int argc, char **argv) {
       "  arena_bytes (allocated once; peak_bytes is the same number, kept for old\n"
       "  scripts), live_peak_bytes (bytes live at the peak), peak_index (the peak\n"
       "  op, 1-based: \"op 67 of 185\"), machine_memory_bytes (-1 = unknown).\n"
+      "  --ranks N adds the memory of each of N data-parallel ranks (zero shards\n"
+      "  the state, gradients, parameters; docs/distributed.md): rank_* in JSON.\n"
       "  --plugin loads a pass plugin (repeatable; docs/passes.md).\n";
   Args a = {0};
-  int pr = parse(argc, argv, "--json --dtype --verify --plugin", &a, usage);
+  int pr = parse(argc, argv, "--json --dtype --verify --plugin --ranks", &a, usage);
   if (pr) return parse_exit(pr);
   Drv d;
   int rc = compile(&a, DRV_PLAN, &d);
   if (rc == EXIT_OK) {
-    if (a.json) plan_print_json(d.g, &d.r, d.plan, stdout);
-    else plan_print(d.g, &d.r, d.plan, stdout);
+    if (a.json) plan_print_json(d.g, &d.r, d.plan, a.ranks, stdout);
+    else plan_print(d.g, &d.r, d.plan, a.ranks, stdout);
     if (fflush(stdout) != 0) {
       fprintf(stderr, "ftc plan: cannot write the output: %s\n", strerror(errno));
       rc = EXIT_IO;

@@ -139,6 +139,7 @@ int ir_new(IrGraph *g, IrOp op, const int *in, int nin, Span sp) {
   n->span = sp;
   n->grad_of = -1;
   n->group = -1;
+  n->follows = -1;
   if (nin > IR_MAXIN) nin = IR_MAXIN; /* ir_infer reports the arity error */
   n->nin = nin < 0 ? 0 : nin;
   for (int i = 0; i < n->nin; i++) n->in[i] = in[i];

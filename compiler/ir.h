@@ -84,8 +84,9 @@ typedef struct Plan {
 
 Plan *plan_build(const IrGraph *g, const Recipe *r);
 void plan_free(Plan *p);
-void plan_print(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out);
-void plan_print_json(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out);
+/* ranks: also the memory of one rank of that many (data parallel, zero) */
+void plan_print(const IrGraph *g, const Recipe *r, const Plan *p, int ranks, FILE *out);
+void plan_print_json(const IrGraph *g, const Recipe *r, const Plan *p, int ranks, FILE *out);
 
 /* ---- code generation --------------------------------------------------- */
 

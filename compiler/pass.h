@@ -30,7 +30,7 @@
 
 /* Bumped whenever a struct, enum or function of this header changes
  * meaning (ops are only ever appended to ops.def). */
-#define FTC_PASS_ABI 1
+#define FTC_PASS_ABI 2
 
 /* ---- ops -------------------------------------------------------------- */
 
@@ -105,6 +105,8 @@ typedef struct IrNode {
   int group;        /* composite instance id (e.g. one attention), else -1 */
   const char *composite; /* "attention" for nodes of that composite, or NULL */
   int dead;         /* removed by a pass; skipped by schedule and plan */
+  int follows;      /* -1, or the node this one is scheduled right after once
+                       ready (a collective next to its producer; sched.c) */
 } IrNode;
 
 struct Recipe;
@@ -120,6 +122,8 @@ typedef struct IrGraph {
   struct Recipe *recipe; /* the recipe's settings (below); NULL for a graph
                             built by hand. A pass reads them, and sets only
                             the ones it owns. */
+  int zero_stage;      /* passes/zero.c: 0 none (or plain data parallel); 1
+                          state, 2 + gradients, 3 + parameters sharded */
 } IrGraph;
 
 IrGraph *ir_graph_new(void);

@@ -156,6 +156,7 @@ int ir_sort(IrGraph *g, FILE *err) {
     *x = g->nodes[order[k]];
     for (int j = 0; j < x->nin; j++) x->in[j] = to[x->in[j]];
     if (x->grad_of >= 0 && x->grad_of < g->n) x->grad_of = to[x->grad_of];
+    if (x->follows >= 0 && x->follows < g->n) x->follows = to[x->follows];
   }
   g->tokens = remap(to, g->tokens);
   g->targets = remap(to, g->targets);

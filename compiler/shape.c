@@ -579,7 +579,8 @@ static const ShapeFn shape_fns[IR_OP_COUNT] = {
     [IR_SOFTMAX_BWD] = shape_softmax_bwd, [IR_CROSS_ENTROPY_BWD] = shape_cross_entropy_bwd,
     [IR_SLICE_BWD] = shape_slice_bwd, [IR_EXPAND_BWD] = shape_expand_bwd,
     [IR_LM_HEAD_CE] = shape_lm_head_ce, [IR_SCRATCH] = shape_scratch,
-    [IR_AFTER] = shape_after, [IR_FLASH_ATTENTION] = shape_flash_attention,
+    [IR_AFTER] = shape_after, [IR_GRAD_SYNC] = shape_after, [IR_COMM_WAIT] = shape_after,
+    [IR_PARAM_GATHER] = shape_after, [IR_GATHER_WAIT] = shape_after, [IR_FLASH_ATTENTION] = shape_flash_attention,
     [IR_FLASH_ATTENTION_BWD] = shape_flash_attention_bwd,
 };
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt_internal.h"
+#include "dist.h"
 
 #define CKPT_VERSION "1"
 
@@ -24,7 +24,11 @@ void rt_weights_init(rt_run *r) {
     rt_rng g;
     /* Seeded by name, so a parameter's init never depends on the others. */
     rt_rng_seed(&g, rt_hash_str(p->name, r->o.train.seed * 0x9e3779b97f4a7c15ULL + 1));
-    for (int64_t k = 0; k < p->numel; k++) {
+    /* zero stage 3 keeps a slice: the same stream, only [lo, lo+cnt) kept */
+    int64_t lo = 0, cnt = p->numel;
+    unsigned char *dst = rt_dist_param_slice(r, i, &lo, &cnt);
+    if (!dst) dst = rt_at(r, p->off);
+    for (int64_t k = 0; k < lo + cnt; k++) {
       double v = 0;
       switch (p->init) {
       case RT_INIT_NONE:
@@ -33,8 +37,9 @@ void rt_weights_init(rt_run *r) {
       case RT_INIT_NORMAL: v = p->init_arg * rt_rng_normal(&g); break;
       case RT_INIT_UNIFORM: v = p->init_arg * (2.0 * rt_rng_uniform(&g) - 1.0); break;
       }
-      if (m->dtype == RT_F64) ((double *)rt_at(r, p->off))[k] = v;
-      else ((float *)rt_at(r, p->off))[k] = (float)v;
+      if (k < lo) continue;
+      if (m->dtype == RT_F64) ((double *)dst)[k - lo] = v;
+      else ((float *)dst)[k - lo] = (float)v;
     }
   }
 }
@@ -76,7 +81,17 @@ static int load_tensor(rt_run *r, rt_st_file *f, const char *name, const rt_para
     rt_err("%s: tensor '%s' has shape %s, the model expects %s", f->path, t->name, got, want);
     return -1;
   }
-  return rt_st_read(f, t, r->m->dtype, dst);
+  int64_t lo, cnt;
+  void *slice = p >= r->m->params && p < r->m->params + r->m->nparams && dst == NULL
+                    ? rt_dist_param_slice(r, (int)(p - r->m->params), &lo, &cnt)
+                    : NULL;
+  if (!slice) return rt_st_read(f, t, r->m->dtype, dst);
+  /* zero stage 3: read whole, keep this rank's slice */
+  void *buf = rt_xmalloc((size_t)p->numel * r->esz + 1, "tensor");
+  int rc = buf ? rt_st_read(f, t, r->m->dtype, buf) : -1;
+  if (rc == 0) memcpy(slice, (char *)buf + (size_t)lo * r->esz, (size_t)cnt * r->esz);
+  free(buf);
+  return rc;
 }
 
 int rt_weights_load(rt_run *r, const char *path) {
@@ -84,9 +99,10 @@ int rt_weights_load(rt_run *r, const char *path) {
   if (rt_st_open(&f, path) != 0) return -1;
   const rt_model *m = r->m;
   int rc = 0;
-  for (int i = 0; i < m->nparams && !rc; i++)
-    rc = load_tensor(r, &f, m->params[i].name, &m->params[i], rt_at(r, m->params[i].off),
-                     1, "a model parameter");
+  for (int i = 0; i < m->nparams && !rc; i++) /* NULL: the parameter's own storage */
+    rc = load_tensor(r, &f, m->params[i].name, &m->params[i],
+                     m->params[i].off >= 0 ? rt_at(r, m->params[i].off) : NULL, 1,
+                     "a model parameter");
   if (!rc && !r->o.quiet) {
     int extra = f.n;
     for (int i = 0; i < f.n; i++) {
@@ -107,13 +123,16 @@ int rt_weights_load(rt_run *r, const char *path) {
 
 static rt_st_dtype st_of(rt_dtype d) { return d == RT_F64 ? ST_F64 : ST_F32; }
 
-int rt_weights_save(rt_run *r, const char *path) {
+int rt_weights_save(rt_run *r, const char *path) { return rt_weights_save_from(r, path, NULL); }
+
+int rt_weights_save_from(rt_run *r, const char *path, void *const *data) {
   const rt_model *m = r->m;
   rt_st_out *t = rt_xcalloc((size_t)m->nparams, sizeof *t, "tensor list");
   if (!t) return -1;
   for (int i = 0; i < m->nparams; i++) {
     const rt_param *p = &m->params[i];
-    t[i] = (rt_st_out){p->name, ST_F32, m->dtype, p->rank, p->shape, rt_at(r, p->off)};
+    t[i] = (rt_st_out){p->name, ST_F32, m->dtype, p->rank, p->shape,
+                       data ? data[i] : rt_at(r, p->off)};
   }
   char step[32];
   snprintf(step, sizeof step, "%" PRId64, r->step);
@@ -124,7 +143,9 @@ int rt_weights_save(rt_run *r, const char *path) {
   return rc;
 }
 
-int rt_ckpt_save(rt_run *r, const char *path) {
+int rt_ckpt_save(rt_run *r, const char *path) { return rt_ckpt_save_meta(r, path, NULL, 0); }
+
+int rt_ckpt_save_meta(rt_run *r, const char *path, const char *const *extra, int nextra) {
   const rt_model *m = r->m;
   int nslots = rt_optim_nslots(r->o.train.opt, r->o.train.momentum);
   int cap = m->nparams * 3, n = 0;
@@ -134,6 +155,7 @@ int rt_ckpt_save(rt_run *r, const char *path) {
   if (!t || !names) goto done;
   for (int i = 0; i < m->nparams; i++) {
     const rt_param *p = &m->params[i];
+    if (p->off < 0) continue; /* zero stage 3: in the per-rank shards */
     t[n++] = (rt_st_out){p->name, st_of(m->dtype), m->dtype, p->rank, p->shape,
                          rt_at(r, p->off)};
   }
@@ -168,7 +190,12 @@ int rt_ckpt_save(rt_run *r, const char *path) {
                         : r->o.train.opt == RT_OPT_ADAGRAD ? "adagrad" : "adamw",
       "ftrt.recipe_hash", m->hash ? m->hash : "",
       "ftrt.recipe", m->recipe ? m->recipe : ""};
-  rc = rt_st_write(path, t, n, meta, (int)(sizeof meta / sizeof *meta / 2));
+  enum { NMETA = sizeof meta / sizeof *meta, MAXEXTRA = 16 };
+  const char *all[NMETA + 2 * MAXEXTRA];
+  if (nextra > MAXEXTRA) nextra = MAXEXTRA;
+  memcpy(all, meta, sizeof meta);
+  for (int i = 0; i < 2 * nextra; i++) all[NMETA + i] = extra[i];
+  rc = rt_st_write(path, t, n, all, NMETA / 2 + nextra);
 done:
   if (names)
     for (int i = 0; i < cap; i++) free(names[i]);
@@ -177,7 +204,7 @@ done:
   return rc;
 }
 
-static int meta_u64(const rt_st_file *f, const char *key, uint64_t *out) {
+int rt_ckpt_meta_u64(const rt_st_file *f, const char *key, uint64_t *out) {
   const char *v = rt_st_meta(f, key);
   char *end;
   if (!v || !*v) {
@@ -230,8 +257,8 @@ int rt_ckpt_load(rt_run *r, const char *path) {
     rt_err("%s: checkpoint optimizer %s, this run uses %s", path, opt ? opt : "?", want_opt);
     goto done;
   }
-  if (meta_u64(&f, "ftrt.step", &step) || meta_u64(&f, "ftrt.data_rng", &drng) ||
-      meta_u64(&f, "ftrt.data_batches", &dbat))
+  if (rt_ckpt_meta_u64(&f, "ftrt.step", &step) || rt_ckpt_meta_u64(&f, "ftrt.data_rng", &drng) ||
+      rt_ckpt_meta_u64(&f, "ftrt.data_batches", &dbat))
     goto done;
   for (int i = 0; i < m->nparams; i++)
     if (load_tensor(r, &f, m->params[i].name, &m->params[i], rt_at(r, m->params[i].off), 0,

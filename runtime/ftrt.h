@@ -98,6 +98,10 @@ typedef struct rt_model {
                              relative to the working directory */
   const char *model_name; /* the entry model's definition (gpt2, llama):
                              --help names its weights' family */
+  /* data parallel and ZeRO (runtime/dist.c; compiler/passes/zero.c) */
+  int zero_stage;         /* 0 = plain data parallel; 1, 2, 3 (shards) */
+  int grad_sync_nodes;    /* 1: the backward starts each gradient's collective
+                             itself (rt_dist_grad_sync/wait in the schedule) */
 } rt_model;
 
 /* The run-time context the step functions receive. */
@@ -107,7 +111,27 @@ typedef struct rt_ctx {
   int threads;
   int no_grads;           /* 1: no backward follows this forward (eval,
                              sampling): fused kernels skip gradient work */
+  struct rt_dist *dist;   /* ranks and shards (runtime/dist.c), or NULL */
 } rt_ctx;
+
+/* Collectives placed in the schedule by the zero pass (runtime/dist.c):
+ * param's gradient is complete, start its all-reduce (or reduce-scatter
+ * into this rank's shard); wait for it. No-ops without ranks or shards. */
+void rt_dist_grad_sync(rt_ctx *c, int param, void *grad);
+void rt_dist_grad_wait(rt_ctx *c, int param);
+/* zero stage 3: start gathering param's slices into out (the whole
+ * tensor); wait for it. */
+void rt_dist_param_gather(rt_ctx *c, int param, void *out);
+void rt_dist_param_wait(rt_ctx *c, int param);
+
+/* ZeRO's split of a tensor of n elements over w ranks: rank r owns
+ * elements [lo, lo + cnt), ceil(n / w) each, the last ones fewer or none. */
+static inline void rt_shard_range(int64_t n, int r, int w, int64_t *lo, int64_t *cnt) {
+  int64_t s = (n + w - 1) / w, a = (int64_t)r * s;
+  if (a > n) a = n;
+  *lo = a;
+  *cnt = n - a < s ? n - a : s;
+}
 
 /* The trainer's main: parses flags (see ./trainer --help) and runs the
  * chosen command (train, sample, eval, gradcheck). Returns the exit code. */

@@ -36,6 +36,11 @@ int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o) {
   int rc = 1;
   int64_t *idx = NULL, *first = NULL;
   double *ana = NULL;
+  if (m->zero_stage >= 2) { /* its whole gradients are temporaries */
+    rt_err("gradcheck reads whole gradients after the backward, which zero(stage: 2) frees "
+           "as soon as they are reduce-scattered; check the recipe without zero");
+    return 1;
+  }
   if (rt_run_open(&r, m, o) != 0) goto done;
   if (rt_setup_weights(&r, 0) != 0) goto done;
   int f64 = m->dtype == RT_F64;

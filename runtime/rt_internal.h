@@ -56,6 +56,7 @@ typedef struct rt_opts {
   int keep;                               /* --keep K: checkpoints kept */
   char **files;                           /* verify FILE... (argv) */
   int nfiles;
+  int64_t arena_extra;                    /* bytes after the plan (ZeRO shards) */
 } rt_opts;
 
 /* ---- the arena (arena.c) ---------------------------------------------- */
@@ -188,6 +189,7 @@ typedef struct rt_run {
   int64_t step;                           /* optimizer updates done */
   size_t esz;                             /* bytes per element (f32/f64) */
   double last_lr, last_norm;
+  struct rt_dist *dist;                   /* ranks and shards (dist.c), or NULL */
 } rt_run;
 
 int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o); /* arena */
@@ -200,8 +202,14 @@ void rt_weights_init(rt_run *r);          /* rt_param init, seeded per name */
 void rt_optstate_zero(rt_run *r);
 int rt_weights_load(rt_run *r, const char *path);   /* HF names */
 int rt_weights_save(rt_run *r, const char *path);   /* F32, HF names */
+/* the same from data[i] per parameter (zero stage 3's gathered weights) */
+int rt_weights_save_from(rt_run *r, const char *path, void *const *data);
 int rt_ckpt_save(rt_run *r, const char *path);
 int rt_ckpt_load(rt_run *r, const char *path);
+/* rt_ckpt_save plus extra metadata pairs (key, value, ...; at most 16) */
+int rt_ckpt_save_meta(rt_run *r, const char *path, const char *const *extra, int nextra);
+/* A checkpoint's unsigned metadata value; -1 + message naming the file. */
+int rt_ckpt_meta_u64(const rt_st_file *f, const char *key, uint64_t *out);
 /* The newest trained weights in out_dir (model.safetensors or
  * ckpt.safetensors, by the step in their metadata): *path owned, NULL when
  * there are none. -1 when a file exists but cannot be read. */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt_internal.h"
+#include "dist.h"
 
 typedef struct { double v; int i; } cand;
 
@@ -75,7 +75,7 @@ int rt_cmd_sample(const rt_model *m, const rt_opts *o) {
   int32_t *ctx = NULL;
   cand *c = NULL;
   void *row = NULL;
-  if (rt_run_open(&r, m, o) != 0) goto done;
+  if (rt_dist_run_open(&r, m, o) != 0) goto done;
   if (rt_setup_weights(&r, 1) != 0) goto done;
   const int V = m->data.vocab, T = m->data.seq, B = m->data.batch;
   if (V < 256) {

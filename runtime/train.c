@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "rt_internal.h"
 
 static int check_range(const rt_model *m, const char *what, int64_t off, int64_t bytes) {
@@ -44,10 +45,12 @@ static int check_model(const rt_model *m) {
   for (int i = 0; i < m->nparams; i++) {
     const rt_param *p = &m->params[i];
     int64_t b = p->numel * (int64_t)es;
-    if (check_range(m, p->name, p->off, b)) return -1;
+    if (m->zero_stage < 3 && check_range(m, p->name, p->off, b)) return -1;
     if (p->trainable && check_range(m, p->name, p->grad_off, b)) return -1;
+    /* zero keeps the state after the arena (runtime/dist.c) */
     for (int s = 0; s < rt_optim_nslots(m->train.opt, m->train.momentum); s++)
-      if (p->trainable && check_range(m, p->name, p->state_off[s], b)) return -1;
+      if (p->trainable && m->zero_stage == 0 && check_range(m, p->name, p->state_off[s], b))
+        return -1;
   }
   return 0;
 }
@@ -58,9 +61,9 @@ int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o) {
   r->o = *o;
   r->esz = rt_dtype_size(m->dtype);
   if (check_model(m) != 0) return -1;
-  if (rt_arena_open(&r->arena, m->plan.arena_bytes) != 0) return -1;
+  if (rt_arena_open(&r->arena, m->plan.arena_bytes + o->arena_extra) != 0) return -1;
   rt_arena_fill_canary(&r->arena);
-  r->ctx = (rt_ctx){m, r->arena.mem, o->threads, 0};
+  r->ctx = (rt_ctx){m, r->arena.mem, o->threads, 0, NULL};
   return 0;
 }
 
@@ -68,6 +71,8 @@ void rt_run_close(rt_run *r) {
   if (r->have_data) rt_data_close(&r->data);
   r->have_data = 0;
   rt_arena_close(&r->arena);
+  rt_dist_close(r->dist);
+  r->dist = NULL;
 }
 
 double rt_loss(const rt_run *r) {
@@ -114,14 +119,15 @@ double rt_eval_loss(rt_run *r) {
 
 /* Plan vs measurement after the first step; -1 if the guard was hit. */
 static int report_memory(const rt_run *r) {
-  int64_t hw = rt_arena_high_water(&r->arena);
-  char a[32], b[32], c[32];
-  rt_fmt_bytes(a, sizeof a, (double)r->m->plan.arena_bytes);
+  int64_t hw = rt_arena_high_water(&r->arena), planned = rt_dist_planned(r);
+  char a[32], b[32], c[32], who[48] = "";
+  rt_fmt_bytes(a, sizeof a, (double)planned);
   rt_fmt_bytes(b, sizeof b, (double)hw);
   rt_fmt_bytes(c, sizeof c, (double)rt_proc_kib("VmHWM") * 1024);
-  if (!r->o.quiet)
-    printf("memory: arena planned %s (%lld B), measured %s (%lld B); peak RSS %s\n", a,
-           (long long)r->m->plan.arena_bytes, b, (long long)hw, c);
+  if (r->dist) snprintf(who, sizeof who, " (rank %d of %d)", r->dist->rank, r->dist->world);
+  if (!r->o.quiet || r->dist) /* every rank reports its own */
+    printf("memory%s: arena planned %s (%lld B), measured %s (%lld B); peak RSS %s\n", who, a,
+           (long long)planned, b, (long long)hw, c);
   if (!rt_arena_guard_ok(&r->arena)) {
     rt_err("internal error: a kernel wrote past the planned arena (guard region changed)");
     return -1;
@@ -130,27 +136,36 @@ static int report_memory(const rt_run *r) {
 }
 
 static int save_ckpt(rt_run *r, const char *ckpt_path) {
-  if (rt_ckpt_save(r, ckpt_path) != 0) return -1;
+  if (r->dist ? rt_dist_ckpt_save(r, ckpt_path) != 0 : rt_ckpt_save(r, ckpt_path) != 0) return -1;
   if (!r->o.quiet) printf("saved checkpoint %s (step %lld)\n", ckpt_path, (long long)r->step);
-  rt_ckpt_keep(r, ckpt_path); /* --keep K; a failure there is a warning */
+  /* --keep K (a failure there is a warning); a sharded checkpoint keeps
+   * only the newest (its index names files the next save replaces) */
+  if (!r->dist) rt_ckpt_keep(r, ckpt_path);
   return 0;
 }
 
 static int train_loop(rt_run *r, const char *ckpt_path) {
   const rt_model *m = r->m;
   const rt_train_cfg *c = &r->o.train;
-  rt_metrics mt;
-  if (rt_metrics_open(&mt, c->out_dir, r->o.resume, r->o.quiet, r->step) != 0) return 1;
+  rt_metrics mt = {.quiet = 1}; /* ranks > 0 log nothing */
+  int lead = !r->dist || r->dist->rank == 0;
+  if (lead && rt_metrics_open(&mt, c->out_dir, r->o.resume, r->o.quiet, r->step) != 0) return 1;
   int32_t *tokens = rt_at(r, m->tokens_off), *targets = rt_at(r, m->targets_off);
   int measured = 0, rc = 0, warned_val = 0;
   int64_t log_every = c->log_every > 0 ? c->log_every : 1;
   rt_signals_install();
   while (r->step < c->steps) {
     double t0 = rt_now();
-    rt_data_next(&r->data, tokens, targets);
+    if (r->dist) rt_dist_batch(r, tokens, targets);
+    else rt_data_next(&r->data, tokens, targets);
     m->forward(&r->ctx, r->arena.mem);
     double loss = rt_loss(r);
     m->backward(&r->ctx, r->arena.mem);
+    int stop = rt_signals_stop() || (r->o.stop_at > 0 && r->step + 1 >= r->o.stop_at);
+    if (r->dist && rt_dist_after_backward(r, &loss, &stop) != 0) {
+      rc = 1;
+      break;
+    }
     if (!isfinite(loss)) {
       rt_err("loss is %g at step %lld; stopping (the last checkpoint is kept)", loss,
              (long long)r->step + 1);
@@ -161,7 +176,12 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
      * own read of the gradients gives it */
     int64_t t = r->step + 1;
     double lr = rt_sched_lr(c, t), norm;
-    if (c->clip > 0) {
+    if (r->dist) {
+      if (rt_dist_update(r, lr, t, &norm) != 0) {
+        rc = 1;
+        break;
+      }
+    } else if (c->clip > 0) {
       norm = rt_grad_norm(r);
       rt_optim_step(r, lr, norm > c->clip ? c->clip / (norm + 1e-6) : 1.0, t);
     } else {
@@ -179,7 +199,9 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
       }
     }
     rt_metrics_step(&mt, r, t, loss, lr, ms, t % log_every == 0 || t == 1 || t == c->steps);
-    if (c->eval_every > 0 && t % c->eval_every == 0) {
+    /* stage 3's forward gathers: every rank evaluates, rank 0 logs */
+    int evals = lead || (r->dist && r->dist->stage >= 3);
+    if (evals && c->eval_every > 0 && t % c->eval_every == 0) {
       double vl = rt_eval_loss(r);
       if (isnan(vl)) {
         if (!warned_val) rt_warn("%s: no validation windows (split too large); eval skipped",
@@ -189,7 +211,6 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
         rt_metrics_eval(&mt, t, vl);
       }
     }
-    int stop = rt_signals_stop() || (r->o.stop_at > 0 && t >= r->o.stop_at);
     if ((c->save_every > 0 && t % c->save_every == 0 && t < c->steps) || stop)
       if (save_ckpt(r, ckpt_path) != 0) {
         rc = 3;
@@ -206,21 +227,30 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
   rt_metrics_close(&mt);
   if (rc == 0 && r->step >= c->steps) {
     char *model_path = rt_path_join(c->out_dir, "model.safetensors");
-    if (!model_path || save_ckpt(r, ckpt_path) != 0 || rt_weights_save(r, model_path) != 0)
+    void **whole = NULL; /* zero stage 3: gathered (collective) */
+    if (!model_path || save_ckpt(r, ckpt_path) != 0 || rt_dist_full_weights(r, &whole) != 0 ||
+        (lead && rt_weights_save_from(r, model_path, whole) != 0))
       rc = 3;
     else if (!r->o.quiet)
       printf("saved weights %s\n", model_path);
+    for (int i = 0; whole && i < m->nparams; i++) free(whole[i]);
+    free(whole);
     free(model_path);
   }
   return rc;
 }
 
-int rt_cmd_train(const rt_model *m, const rt_opts *o) {
+int rt_cmd_train(const rt_model *m, const rt_opts *o_in) {
   rt_run r;
+  rt_opts ranked = *o_in, *o = &ranked;
+  rt_dist *dist;
+  if (rt_dist_open(&dist, m, &ranked, 0) != 0) return 1;
   if (rt_run_open(&r, m, o) != 0) {
     rt_run_close(&r);
+    rt_dist_close(dist);
     return 1;
   }
+  if (dist) rt_dist_attach(dist, &r);
   int rc = 1;
   char *ckpt_path = NULL;
   if (rt_mkdir_p(o->train.out_dir) != 0) {
@@ -231,22 +261,41 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
   if (!ckpt_path || rt_data_open(&r.data, &o->data, o->train.seed) != 0) goto done;
   r.have_data = 1;
   if (o->resume) {
-    if (rt_ckpt_resume(&r, ckpt_path) != 0) goto done; /* falls back to --keep's */
+    /* sharded (zero) checkpoints load through dist's loader at any world
+     * size; the others through rt_ckpt_resume, which falls back to --keep's */
+    if (dist || rt_dist_ckpt_sharded(ckpt_path) == 1) {
+      if (!rt_file_exists(ckpt_path)) {
+        rt_err("%s: no checkpoint to resume from", ckpt_path);
+        goto done;
+      }
+      if (rt_dist_ckpt_load(&r, ckpt_path) != 0) goto done;
+      if (!o->quiet) printf("resumed from %s at step %lld\n", ckpt_path, (long long)r.step);
+    } else if (rt_ckpt_resume(&r, ckpt_path) != 0) {
+      goto done; /* falls back to --keep's */
+    }
   } else {
     if (rt_file_exists(ckpt_path) && !o->quiet)
       rt_warn("%s exists and will be replaced at the next save (--resume continues it)",
               ckpt_path);
     if (rt_setup_weights(&r, 0) != 0) goto done;
     rt_optstate_zero(&r);
+    rt_dist_zero_state(&r);
   }
   if (!o->quiet) {
     int64_t np = 0;
     for (int i = 0; i < m->nparams; i++) np += m->params[i].numel;
     char a[32];
-    rt_fmt_bytes(a, sizeof a, (double)m->plan.arena_bytes);
-    printf("training %s: %lld parameters, batch %d x seq %d, %lld steps, arena %s, data %s "
+    rt_fmt_bytes(a, sizeof a, (double)(m->plan.arena_bytes + o->arena_extra));
+    char ranks[96] = "";
+    if (dist && dist->world > 1)
+      snprintf(ranks, sizeof ranks, " x %d ranks (%s)", dist->world,
+               rt_launcher_name(dist->l.how));
+    if (dist && dist->stage)
+      snprintf(ranks + strlen(ranks), sizeof ranks - strlen(ranks), ", ZeRO stage %d",
+               dist->stage);
+    printf("training %s: %lld parameters, batch %d%s x seq %d, %lld steps, arena %s, data %s "
            "(%lld train / %lld val tokens), out %s\n",
-           m->recipe ? m->recipe : "model", (long long)np, m->data.batch, m->data.seq,
+           m->recipe ? m->recipe : "model", (long long)np, m->data.batch, ranks, m->data.seq,
            (long long)o->train.steps, a, o->data.path, (long long)r.data.ntrain,
            (long long)(r.data.n - r.data.ntrain), o->train.out_dir);
   }
@@ -259,15 +308,17 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
   }
   rc = train_loop(&r, ckpt_path);
 done:
+  /* a rank that fails alone would leave the others waiting in a collective */
+  if (rc != 0 && dist && dist->comm) rt_comm_abort(dist->comm, rc);
   free(ckpt_path);
-  rt_run_close(&r);
+  rt_run_close(&r); /* closes dist too */
   return rc;
 }
 
 int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
   rt_run r;
   int rc = 1;
-  if (rt_run_open(&r, m, o) != 0) goto done;
+  if (rt_dist_run_open(&r, m, o) != 0) goto done;
   if (rt_data_open(&r.data, &o->data, o->train.seed) != 0) goto done;
   r.have_data = 1;
   if (rt_setup_weights(&r, 1) != 0) goto done;

@@ -22,7 +22,7 @@ int pass_dce_run(IrGraph *g) {
     const IrNode *n = &g->nodes[i];
     if (n->dead) continue;
     int root = i == g->loss || i == g->logits || n->role == IR_ROLE_GRAD ||
-               n->op == IR_PARAM || n->op == IR_INPUT;
+               n->op == IR_PARAM || n->op == IR_INPUT || n->op == IR_COMM_WAIT;
     if (root && !live[i]) {
       live[i] = 1;
       stack[sp++] = i;

@@ -27,9 +27,14 @@ int plan_state_slots(const Recipe *r) {
   return 0;
 }
 
-static int is_persistent(const IrNode *n) {
+/* zero(stage: 2) makes gradients temporaries: each dies once its
+ * reduce-scatter is waited for; stage 3 keeps parameters only as the
+ * runtime's slices, read through gathered temporaries (passes/zero.c) */
+static int is_persistent(const IrGraph *g, const IrNode *n) {
+  if ((n->op == IR_PARAM || n->role == IR_ROLE_PARAM) && g->zero_stage >= 3) return 0;
   return n->op == IR_PARAM || n->op == IR_INPUT || n->role == IR_ROLE_PARAM ||
-         n->role == IR_ROLE_GRAD || n->role == IR_ROLE_INPUT || n->role == IR_ROLE_OPTSTATE;
+         (n->role == IR_ROLE_GRAD && g->zero_stage < 2) || n->role == IR_ROLE_INPUT ||
+         n->role == IR_ROLE_OPTSTATE;
 }
 
 /* ---- the plan ----------------------------------------------------------- */
@@ -66,6 +71,7 @@ static int inplace_input(const IrNode *n) {
 static PlanCat category(const IrGraph *g, const Plan *p, int id) {
   const IrNode *n = &g->nodes[id];
   if (n->role == IR_ROLE_GRAD) return PLAN_GRADS;
+  if (n->op == IR_PARAM_GATHER) return PLAN_PARAMS;
   if (n->op == IR_PARAM || n->role == IR_ROLE_PARAM) return PLAN_PARAMS;
   if (n->op == IR_INPUT || n->role == IR_ROLE_INPUT) return PLAN_INPUTS;
   if (n->role == IR_ROLE_OPTSTATE) return PLAN_OPTSTATE;
@@ -115,13 +121,16 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   for (int cat = 0; cat < 4; cat++) {
     for (int i = 0; i < N; i++) {
       const IrNode *n = &g->nodes[i];
-      if (n->dead || !is_persistent(n)) continue;
+      if (n->dead || !is_persistent(g, n)) continue;
       PlanCat c = n->role == IR_ROLE_GRAD ? PLAN_GRADS
                   : (n->op == IR_INPUT || n->role == IR_ROLE_INPUT) ? PLAN_INPUTS
                   : n->role == IR_ROLE_OPTSTATE ? PLAN_OPTSTATE : PLAN_PARAMS;
       int want = cat == 0 ? PLAN_PARAMS : cat == 1 ? PLAN_GRADS : cat == 2 ? PLAN_OPTSTATE
                                                                            : PLAN_INPUTS;
-      if (cat == 2 && n->op == IR_PARAM && n->role == IR_ROLE_PARAM && n->trainable) {
+      /* zero(stage >= 1): the runtime keeps each rank's slice of the state
+       * after the arena (plan/print.c: zero_region) */
+      if (cat == 2 && n->op == IR_PARAM && n->role == IR_ROLE_PARAM && n->trainable &&
+          g->zero_stage < 1) {
         for (int s = 0; s < p->nslots; s++) {
           p->state_off[2 * i + s] = top;
           top += align_up(p->bytes[i]);
@@ -140,31 +149,34 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   for (int k = 0; k < p->norder; k++) {
     int id = p->order[k];
     const IrNode *n = &g->nodes[id];
-    if (!is_persistent(n)) {
+    if (!is_persistent(g, n)) {
       p->first[id] = k;
       if (p->last[id] < k) p->last[id] = k;
     }
     for (int i = 0; i < n->nin; i++) {
       int s = n->in[i], b = back_view_base(g, s);
-      if (!is_persistent(&g->nodes[s]) && p->last[s] < k) p->last[s] = k;
-      if (!is_persistent(&g->nodes[b]) && p->last[b] < k) p->last[b] = k;
+      if (!is_persistent(g, &g->nodes[s]) && p->last[s] < k) p->last[s] = k;
+      if (!is_persistent(g, &g->nodes[b]) && p->last[b] < k) p->last[b] = k;
     }
   }
   /* the runtime reads the loss after the step and the logits after the
    * forward (sampling) */
-  if (g->loss >= 0 && !is_persistent(&g->nodes[g->loss])) {
+  if (g->loss >= 0 && !is_persistent(g, &g->nodes[g->loss])) {
     int b = back_view_base(g, g->loss);
     p->last[g->loss] = p->last[b] = last_pos;
   }
   /* fused head (passes/fuse_lm_head_ce.c): the sampler reads the head's
    * input x in place of the logits */
   if (g->logits < 0 && g->loss >= 0 && g->nodes[g->loss].op == IR_LM_HEAD_CE) {
-    int x = g->nodes[g->loss].in[0], b = back_view_base(g, x);
     int end = p->nfwd > 0 ? p->nfwd - 1 : 0;
-    if (!is_persistent(&g->nodes[b]) && p->last[b] < end) p->last[b] = end;
-    if (!is_persistent(&g->nodes[x]) && p->last[x] < end) p->last[x] = end;
+    /* x, and w when zero stage 3 gathered it into a temporary */
+    for (int k = 0; k < 2; k++) {
+      int x = g->nodes[g->loss].in[k], b = back_view_base(g, x);
+      if (!is_persistent(g, &g->nodes[b]) && p->last[b] < end) p->last[b] = end;
+      if (!is_persistent(g, &g->nodes[x]) && p->last[x] < end) p->last[x] = end;
+    }
   }
-  if (g->logits >= 0 && !is_persistent(&g->nodes[g->logits])) {
+  if (g->logits >= 0 && !is_persistent(g, &g->nodes[g->logits])) {
     int b = back_view_base(g, g->logits);
     int end = p->nfwd > 0 ? p->nfwd - 1 : 0;
     if (p->last[b] < end) p->last[b] = end;
@@ -179,7 +191,7 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   for (int k = 0; k <= p->norder; k++) die_head[k] = -1;
   for (int k = p->norder - 1; k >= 0; k--) {
     int id = p->order[k];
-    if (is_persistent(&g->nodes[id]) || ir_ops[g->nodes[id].op].kind == OPK_VIEW) continue;
+    if (is_persistent(g, &g->nodes[id]) || ir_ops[g->nodes[id].op].kind == OPK_VIEW) continue;
     die_next[id] = die_head[p->last[id]];
     die_head[p->last[id]] = id;
   }
@@ -187,22 +199,25 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   for (int k = 0; k < p->norder; k++) {
     int id = p->order[k];
     const IrNode *n = &g->nodes[id];
-    if (is_persistent(n)) continue;
-    if (ir_ops[n->op].kind == OPK_VIEW) continue;
-    int64_t need = align_up(p->bytes[id] > 0 ? p->bytes[id] : 1);
-    int ii = inplace_input(n);
-    int s = ii >= 0 && ii < n->nin ? n->in[ii] : -1;
-    if (s >= 0 && !is_persistent(&g->nodes[s]) &&
-        ir_ops[g->nodes[s].op].kind != OPK_VIEW && p->last[s] == k &&
-        p->bytes[s] == p->bytes[id] && p->offset[s] >= 0 && !transferred[s] &&
-        s != g->loss && s != g->logits) {
-      p->offset[id] = p->offset[s];
-      p->inplace_of[id] = s;
-      transferred[s] = 1;
-    } else {
-      p->offset[id] = fit_alloc(&fl, need);
-      if (p->offset[id] < 0) goto fail;
+    if (!is_persistent(g, n) && ir_ops[n->op].kind != OPK_VIEW) {
+      int64_t need = align_up(p->bytes[id] > 0 ? p->bytes[id] : 1);
+      int ii = inplace_input(n);
+      int s = ii >= 0 && ii < n->nin ? n->in[ii] : -1;
+      if (s >= 0 && !is_persistent(g, &g->nodes[s]) &&
+          ir_ops[g->nodes[s].op].kind != OPK_VIEW && p->last[s] == k &&
+          p->bytes[s] == p->bytes[id] && p->offset[s] >= 0 && !transferred[s] &&
+          s != g->loss && s != g->logits) {
+        p->offset[id] = p->offset[s];
+        p->inplace_of[id] = s;
+        transferred[s] = 1;
+      } else {
+        p->offset[id] = fit_alloc(&fl, need);
+        if (p->offset[id] < 0) goto fail;
+      }
     }
+    /* also after a view or persistent node: a tensor whose last reader is
+     * a view (AFTER, COMM_WAIT) dies there too (skipping these left the
+     * whole gradients of zero stage 2 allocated: LLaMA 7B +17 GiB) */
     for (int d = die_head[k]; d >= 0; d = die_next[d])
       if (!transferred[d] && p->offset[d] >= 0 &&
           fit_release(&fl, p->offset[d], align_up(p->bytes[d] > 0 ? p->bytes[d] : 1)) < 0)
@@ -220,8 +235,8 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   for (int i = 0; i < N; i++) {
     const IrNode *n = &g->nodes[i];
     if (n->dead) continue;
-    if (is_persistent(n)) persist[category(g, p, i)] += p->bytes[i];
-    if (n->op == IR_PARAM && n->role == IR_ROLE_PARAM && n->trainable)
+    if (is_persistent(g, n)) persist[category(g, p, i)] += p->bytes[i];
+    if (n->op == IR_PARAM && n->role == IR_ROLE_PARAM && n->trainable && g->zero_stage < 1)
       persist[PLAN_OPTSTATE] += (int64_t)p->nslots * p->bytes[i];
   }
   int64_t base = 0;
@@ -232,7 +247,7 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   if (!live) goto fail;
   for (int i = 0; i < N; i++) {
     const IrNode *n = &g->nodes[i];
-    if (n->dead || is_persistent(n) || ir_ops[n->op].kind == OPK_VIEW || p->first[i] < 0)
+    if (n->dead || is_persistent(g, n) || ir_ops[n->op].kind == OPK_VIEW || p->first[i] < 0)
       continue;
     int end = transferred[i] ? p->last[i] - 1 : p->last[i];
     if (end < p->first[i]) continue;
@@ -248,7 +263,7 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
   memcpy(p->cat_bytes, persist, sizeof persist);
   for (int i = 0; i < N; i++) {
     const IrNode *n = &g->nodes[i];
-    if (n->dead || is_persistent(n) || ir_ops[n->op].kind == OPK_VIEW || p->first[i] < 0)
+    if (n->dead || is_persistent(g, n) || ir_ops[n->op].kind == OPK_VIEW || p->first[i] < 0)
       continue;
     int end = transferred[i] ? p->last[i] - 1 : p->last[i];
     if (p->first[i] <= p->peak_at && p->peak_at <= end)

@@ -61,7 +61,70 @@ static void where(const IrNode *n, char *buf, size_t cap) {
   }
 }
 
-void plan_print(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
+/* The per-rank region the runtime appends to the arena (runtime/dist.c,
+ * rt_dist_region, with the same split, rt_shard_range): this rank's slice
+ * of every optimizer state slot, then (zero stage >= 2) of every gradient,
+ * then (stage 3) of every parameter, in parameter-table order, 64-byte
+ * aligned. Returns its bytes; each part's apart. */
+static int64_t zero_region(const IrGraph *g, const Recipe *r, const Plan *p, int ranks, int rank,
+                           int64_t *state, int64_t *grads, int64_t *params) {
+  *state = *grads = *params = 0;
+  if (g->zero_stage < 1) return 0;
+  int nblk = p->nslots + (g->zero_stage >= 2) + (g->zero_stage >= 3);
+  int64_t top = 0, end = 0;
+  for (int b = 0; b < nblk; b++)
+    for (int i = 0; i < g->n; i++) {
+      const IrNode *n = &g->nodes[i];
+      /* the parameter block (stage 3) holds every parameter, frozen too */
+      int all = b == p->nslots + 1;
+      if (n->dead || n->op != IR_PARAM || n->role != IR_ROLE_PARAM || (!n->trainable && !all))
+        continue;
+      int64_t lo, cnt, es = back_elem_size(n, r->dtype);
+      rt_shard_range(ir_numel(&n->shape), rank, ranks, &lo, &cnt);
+      if (cnt > 0 && top + cnt * es > end) end = top + cnt * es;
+      *(b < p->nslots ? state : b == p->nslots ? grads : params) += cnt * es;
+      top = (top + cnt * es + 63) / 64 * 64;
+    }
+  return end;
+}
+
+/* One rank's memory: the static plan plus its shard region. Rank 0 holds
+ * the largest slices (ceil split), so its figures bound every rank's. */
+typedef struct RankMem {
+  int64_t cat[PLAN_CAT_COUNT], arena, region;
+} RankMem;
+
+static RankMem rank_mem(const IrGraph *g, const Recipe *r, const Plan *p, int ranks) {
+  RankMem m;
+  int64_t st, gr, pa;
+  memcpy(m.cat, p->cat_bytes, sizeof m.cat);
+  m.region = zero_region(g, r, p, ranks, 0, &st, &gr, &pa);
+  m.cat[PLAN_OPTSTATE] += st;
+  m.cat[PLAN_GRADS] += gr;
+  m.cat[PLAN_PARAMS] += pa;
+  m.arena = p->arena_bytes + m.region;
+  return m;
+}
+
+static void print_ranks(const IrGraph *g, const Recipe *r, const Plan *p, int ranks, FILE *out) {
+  char h[32];
+  RankMem m = rank_mem(g, r, p, ranks);
+  fprintf(out, "\n  per rank of %d (%s; rank 0, the largest)\n", ranks,
+          g->zero_stage == 0 ? "data parallel: everything replicated"
+          : g->zero_stage == 1 ? "zero stage 1: optimizer state sharded"
+          : g->zero_stage == 2 ? "zero stage 2: optimizer state and gradients sharded"
+                               : "zero stage 3: optimizer state, gradients and parameters sharded");
+  for (int c = 0; c < PLAN_CAT_COUNT; c++)
+    fprintf(out, "  %-34s %14lld %12s\n", cat_labels[c], (long long)m.cat[c],
+            human(m.cat[c], h, sizeof h));
+  fprintf(out, "  %-34s %14lld %12s\n", "arena per rank", (long long)m.arena,
+          human(m.arena, h, sizeof h));
+  if (m.region)
+    fprintf(out, "  (the arena above plus %lld bytes of this rank's shards after it)\n",
+            (long long)m.region);
+}
+
+void plan_print(const IrGraph *g, const Recipe *r, const Plan *p, int ranks, FILE *out) {
   char h[32], w[256];
   int64_t all, tr;
   count_params(g, &all, &tr);
@@ -95,6 +158,7 @@ void plan_print(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
                                                                                  : "backward",
             w);
   }
+  if (ranks > 1 || g->zero_stage) print_ranks(g, r, p, ranks, out);
 }
 
 static void json_str(FILE *out, const char *s) {
@@ -108,7 +172,7 @@ static void json_str(FILE *out, const char *s) {
   fputc('"', out);
 }
 
-void plan_print_json(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
+void plan_print_json(const IrGraph *g, const Recipe *r, const Plan *p, int ranks, FILE *out) {
   int64_t all, tr;
   count_params(g, &all, &tr);
   fprintf(out, "{\"recipe\": ");
@@ -122,6 +186,13 @@ void plan_print_json(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out
           (long long)p->arena_bytes, (long long)p->arena_bytes, (long long)p->peak_live);
   for (int c = 0; c < PLAN_CAT_COUNT; c++)
     fprintf(out, " \"%s\": %lld,", cat_names[c], (long long)p->cat_bytes[c]);
+  if (ranks > 1 || g->zero_stage) {
+    RankMem m = rank_mem(g, r, p, ranks);
+    fprintf(out, " \"ranks\": %d, \"zero_stage\": %d, \"rank_arena_bytes\": %lld,", ranks,
+            g->zero_stage, (long long)m.arena);
+    for (int c = 0; c < PLAN_CAT_COUNT; c++)
+      fprintf(out, " \"rank_%s\": %lld,", cat_names[c], (long long)m.cat[c]);
+  }
   int pk = peak_node(p);
   fprintf(out, " \"machine_memory_bytes\": %lld,", (long long)rt_machine_memory());
   /* 1-based, as the text's "peak at op 67 of 185" */

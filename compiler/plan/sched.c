@@ -13,8 +13,16 @@
 #include <string.h>
 #include "../back.h"
 
+/* A node that `follows` another takes that node's key plus its depth in the
+ * chain, so it runs as soon as it is ready after it (collectives right after
+ * the gradient they send, waits right after the next collective). */
 static long key_of(const IrGraph *g, int id) {
-  return (long)g->nodes[id].phase * (long)(g->n + 1) + id;
+  int depth = 0;
+  while (g->nodes[id].follows >= 0 && depth < 3) {
+    id = g->nodes[id].follows;
+    depth++;
+  }
+  return ((long)g->nodes[id].phase * (long)(g->n + 1) + id) * 4 + depth;
 }
 
 /* binary min-heap of node ids by key */
