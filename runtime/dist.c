@@ -171,6 +171,9 @@ int rt_dist_open(rt_dist **out, const rt_model *m, rt_opts *o, int alone) {
     d->by_off[j] = i;
   }
   o->arena_extra = d->region_bytes ? d->region_off - m->plan.arena_bytes + d->region_bytes : 0;
+  if (o->keep > 0 && d->stage >= 1 && l.rank == 0)
+    rt_warn("--keep %d: a sharded (zero) run keeps only its newest checkpoint (the next "
+            "save replaces the shard files an older index names)", o->keep);
   if (l.rank > 0) o->quiet = 1;
   *out = d;
   return 0;

@@ -72,6 +72,8 @@ static void help(const rt_model *m, const rt_opts *o) {
          "  --quiet          no progress lines\n"
          "  batch and seq are compiled in (batch %d, seq %d): change the recipe and\n"
          "  rebuild to change them.\n\n"
+         "ranks: under mpirun or srun each process is one rank (batch is per rank);\n"
+         "  env FTC_COMM_TIMEOUT (s, 300), FTC_BUCKET_MB (25); docs/distributed.md\n\n"
          "paths: those written in the recipe (data, load, save to) are relative to\n"
          "  its directory, recorded at build time: %s\n"
          "  Those given as flags (--data, --init, --out) are relative to the current\n"
