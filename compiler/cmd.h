@@ -15,5 +15,6 @@ int cmd_build(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_passes(int argc, char **argv);
 int cmd_data(int argc, char **argv);   /* compiler/cmd_data.c */
+int cmd_tokenize(int argc, char **argv); /* compiler/cmd_tokenize.c */
 
 #endif

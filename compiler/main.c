@@ -22,6 +22,7 @@ static const Command commands[] = {
   {"graph",  cmd_graph,  "write the forward/backward graph as Graphviz DOT"},
   {"passes", cmd_passes, "list the optimization passes, their parameters and facts"},
   {"data",   cmd_data,   "prepare data (text2shards: text -> token shards)"},
+  {"tokenize", cmd_tokenize, "encode/decode text with a Hugging Face tokenizer.json"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 

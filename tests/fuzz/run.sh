@@ -1,7 +1,8 @@
 #!/bin/sh
-# tests/fuzz/run.sh SECONDS -- builds the parser fuzz target with clang
-# (libFuzzer + ASan + UBSan) and runs it for SECONDS (default 60) on a copy
-# of the seed corpus tests/fuzz/corpus. Crash inputs land in $BUILD/fuzz/.
+# tests/fuzz/run.sh SECONDS -- builds the fuzz targets with clang (libFuzzer
+# + ASan + UBSan) and runs each for half of SECONDS (default 60) on a copy of
+# its seed corpus: the parser (tests/fuzz/corpus) and the tokenizer.json
+# loader (tests/fuzz/corpus_tokenizer). Crash inputs land in $BUILD/fuzz/.
 # Env: SRC (repo root, default .), BUILD (build dir, default $SRC/build).
 # Exit: 0 no finding, 1 a finding (crash, leak, timeout, property), 3 setup.
 secs=${1:-60}
@@ -19,14 +20,27 @@ else printf '#define FTC_SRCDIR "%s"\n#define FTC_VERSION "fuzz"\n' "$SRC" > "$o
   -I"$out/gen" -I"$SRC/lang" -Wno-unused-function \
   "$SRC/tests/fuzz/fuzz_parse.c" "$SRC"/lang/*.c "$out/gen/parser.c" "$out/gen/lexer.c" \
   -o "$out/fuzz_parse" -lm || { echo "fuzz: build failed"; exit 3; }
+R=$SRC/runtime
+"$CLANG" -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -D_POSIX_C_SOURCE=200809L -I"$R" "$SRC/tests/fuzz/fuzz_tokenizer.c" "$R/json.c" "$R/unicode.c" \
+  "$R/regex.c" "$R/tok_load.c" "$R/tok_encode.c" "$R/tok_decode.c" "$R/util.c" \
+  -o "$out/fuzz_tokenizer" -lm -lpthread || { echo "fuzz: build failed (tokenizer)"; exit 3; }
 cp "$SRC"/tests/fuzz/corpus/* "$out/work/" 2>/dev/null
+mkdir -p "$out/work_tok" && cp "$SRC"/tests/fuzz/corpus_tokenizer/* "$out/work_tok/" 2>/dev/null
 cd "$out" || exit 3
-./fuzz_parse -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-  -dict="$SRC/tests/fuzz/ft.dict" -artifact_prefix="$out/" -print_final_stats=1 \
-  work > "$out/fuzz.log" 2>&1
-rc=$?
-tail -n 15 "$out/fuzz.log"
-if [ $rc = 0 ]; then echo "fuzz: no findings in ${secs}s"; echo "1 passed, 0 failed"; exit 0; fi
-echo "fuzz: FINDING (exit $rc); see $out/fuzz.log and $out/crash-* / leak-* / timeout-*"
-echo "0 passed, 1 failed"
-exit 1
+half=$(( (secs + 1) / 2 ))
+pass=0; fail=0
+run() { # target corpus log [flags]
+  t=$1; c=$2; log=$3; shift 3
+  ./$t -max_total_time="$half" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$out/" \
+    -print_final_stats=1 "$@" $c > "$out/$log" 2>&1
+  rc=$?
+  tail -n 6 "$out/$log"
+  if [ $rc = 0 ]; then echo "fuzz: $t: no findings in ${half}s"; pass=$((pass + 1))
+  else echo "fuzz: $t: FINDING (exit $rc); see $out/$log and $out/crash-* / leak-* / timeout-*"
+    fail=$((fail + 1)); fi
+}
+run fuzz_parse work fuzz.log -max_len=8192 -dict="$SRC/tests/fuzz/ft.dict"
+run fuzz_tokenizer work_tok fuzz_tokenizer.log -max_len=4096
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
