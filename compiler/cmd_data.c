@@ -1,28 +1,35 @@
 /* compiler/cmd_data.c -- `ftc data`: prepares training data.
  *
- *   ftc data text2shards IN.txt -o OUT.bin [--dtype u16|u32]
+ *   ftc data text2shards IN.txt -o OUT.bin [--dtype u16|u32] [--tokenizer T.json]
  *
  * One idea: the shard is written by the runtime's own writer
  * (rt_shard_open/append/close in runtime/data.c), so the compiler and the
- * trainer can never disagree about the format. The tokenizer is the byte
- * tokenizer (token = byte, vocab 256); the file is streamed, never held
- * whole in memory. */
+ * trainer can never disagree about the format. Without --tokenizer the
+ * tokens are the bytes (vocab 256) and the file is streamed, never held
+ * whole in memory; with one, the whole file is one text for the runtime's
+ * tokenizer (runtime/tokenizer.h), as `text(..., tokenizer: bpe(...))`
+ * would read it. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "ftrt.h"
+#include "rt_internal.h" /* rt_read_file */
+#include "tokenizer.h"
 
-extern const char *rt_progname; /* runtime/util.c: prefix of its messages */
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: ftc data text2shards IN.txt -o OUT.bin [--dtype u16|u32]\n\n"
-          "Converts text to a token shard with the byte tokenizer (token = byte,\n"
-          "vocab 256) for `data train = shards(\"OUT.bin\", ...)`. The shard header\n"
-          "holds a magic, version, token size and count; the write is atomic.\n");
+          "usage: ftc data text2shards IN.txt -o OUT.bin [--dtype u16|u32]\n"
+          "                            [--tokenizer TOKENIZER.json]\n\n"
+          "Converts text to a token shard for `data train = shards(\"OUT.bin\", ...)`:\n"
+          "with the byte tokenizer (token = byte, vocab 256), or with a Hugging Face\n"
+          "tokenizer.json (the whole file as one text; u32 tokens when the vocabulary\n"
+          "does not fit u16). The shard header holds a magic, version, token size and\n"
+          "count; the write is atomic.\n");
 }
 
 static int text2shards(const char *in, const char *out, int elem) {
@@ -61,6 +68,42 @@ static int text2shards(const char *in, const char *out, int elem) {
   return EXIT_OK;
 }
 
+static int text2shards_bpe(const char *in, const char *out, int elem, const char *tok_path) {
+  rt_tok *t = rt_tok_load(tok_path);
+  if (!t) return EXIT_INPUT;
+  unsigned char *buf = NULL;
+  int64_t n = 0;
+  int rc = EXIT_OK;
+  if (rt_read_file(in, &buf, &n) != 0) {
+    rt_tok_free(t);
+    return EXIT_INPUT;
+  }
+  if (rt_tok_vocab_size(t) > 65536) elem = 4;
+  rt_tok_state *s = rt_tok_state_new(t);
+  int32_t *ids = NULL;
+  size_t len = 0, cap = 0;
+  if (!s || rt_tok_encode(s, (const char *)buf, (size_t)n, 0, &ids, &len, &cap) != 0) {
+    fprintf(stderr, "ftc data: error: %s: %s\n", in, s ? rt_tok_error(s) : "out of memory");
+    rc = EXIT_INPUT;
+  } else {
+    rt_shard_writer *w = rt_shard_open(out, elem);
+    if (!w) rc = EXIT_IO;
+    else if (rt_shard_append(w, (const uint32_t *)ids, (int64_t)len) != 0) {
+      rt_shard_abort(w);
+      rc = EXIT_IO;
+    } else if (rt_shard_close(w) != 0) {
+      rc = EXIT_IO;
+    } else {
+      printf("%s: %zu tokens (u%d, %s) from %s\n", out, len, elem * 8, rt_tok_describe(t), in);
+    }
+  }
+  free(ids);
+  free(buf);
+  rt_tok_state_free(s);
+  rt_tok_free(t);
+  return rc;
+}
+
 int cmd_data(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
@@ -71,7 +114,7 @@ int cmd_data(int argc, char **argv) {
     fprintf(stderr, "ftc data: error: unknown action '%s' (text2shards)\n", argv[1]);
     return EXIT_USAGE;
   }
-  const char *in = NULL, *out = NULL;
+  const char *in = NULL, *out = NULL, *tok = NULL;
   int elem = 2;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -85,6 +128,8 @@ int cmd_data(int argc, char **argv) {
         fprintf(stderr, "ftc data: error: --dtype must be u16 or u32, not '%s'\n", d);
         return EXIT_USAGE;
       }
+    } else if (!strcmp(a, "--tokenizer") && i + 1 < argc) {
+      tok = argv[++i];
     } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return EXIT_OK;
@@ -102,5 +147,5 @@ int cmd_data(int argc, char **argv) {
     usage(stderr);
     return EXIT_USAGE;
   }
-  return text2shards(in, out, elem);
+  return tok ? text2shards_bpe(in, out, elem, tok) : text2shards(in, out, elem);
 }

@@ -247,6 +247,7 @@ typedef struct Recipe {
                               written in the recipe (data, load, save to)
                               are resolved against it at build time */
   const char *model_name;  /* the entry model's definition (gpt2, llama) */
+  const char *tokenizer_path; /* bpe("tokenizer.json"), NULL for bytes */
 } Recipe;
 
 /* ---- a pass: typed parameters, facts, the descriptor ------------------- */

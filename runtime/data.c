@@ -110,6 +110,8 @@ int rt_data_open(rt_data *d, const rt_data_cfg *cfg, uint64_t seed) {
     d->tok = d->buf;
   } else if (rt_read_file(cfg->path, &d->buf, &d->n) != 0) {
     return -1;
+  } else if (cfg->kind == RT_DATA_TEXT && cfg->tokenizer) {
+    if (rt_data_tokenize(d, cfg->tokenizer) != 0) goto fail; /* data_tok.c */
   } else if (cfg->kind == RT_DATA_TEXT) {
     if (d->vocab < 256) {
       rt_err("%s: byte-level text needs a vocabulary of at least 256 (model has %d)",

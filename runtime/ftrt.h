@@ -57,6 +57,7 @@ typedef struct rt_data_cfg {
   const char *path;       /* text file or shard file */
   int batch, seq, vocab;
   double split;           /* training fraction */
+  const char *tokenizer;  /* text: tokenizer.json, NULL = bytes */
 } rt_data_cfg;
 
 /* Planned memory, printed next to the measured figures. */

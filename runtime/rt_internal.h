@@ -106,6 +106,9 @@ void rt_data_advance(rt_data *d, int64_t global_rows);
 int64_t rt_data_val_batches(const rt_data *d); /* distinct val batches */
 void rt_data_val(const rt_data *d, int64_t b, int32_t *tokens, int32_t *targets);
 void rt_data_close(rt_data *d);
+/* Text through a tokenizer.json (data_tok.c): replaces d's bytes by their
+ * tokens (u32), checked against d->vocab. */
+int rt_data_tokenize(rt_data *d, const char *tokenizer_path);
 
 /* ---- safetensors (safetensors.c reads, safetensors_write.c writes) ----- */
 typedef enum {

@@ -521,8 +521,10 @@ static void emit_model(const Cg *c, int np) {
   fprintf(o, "  .data = {.kind = %s, .path = ",
           r->data_kind == DATA_SHARDS ? "RT_DATA_SHARDS" : "RT_DATA_TEXT");
   cstr(o, r->data_path);
-  fprintf(o, ", .batch = %d, .seq = %d, .vocab = %d, .split = %s},\n", r->batch, r->seq,
-          r->vocab, dbl(r->split, d1, 64));
+  fprintf(o, ", .batch = %d, .seq = %d, .vocab = %d, .split = %s, .tokenizer = ", r->batch,
+          r->seq, r->vocab, dbl(r->split, d1, 64));
+  cstr(o, r->tokenizer_path);
+  fprintf(o, "},\n");
   fprintf(o, "  .init_path = ");
   cstr(o, r->init_path);
   fprintf(o, ",\n  .recipe_dir = ");

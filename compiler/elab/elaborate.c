@@ -56,7 +56,7 @@ static int bind_sym(El *E, Scope *sc, const Value *sym, const char *const *names
  * made absolute now, so the compiler and the trainer find the same file
  * from any working directory (paths given as trainer flags are the
  * user's, relative to where they run it). */
-static const char *resolve_path(El *E, const char *p) {
+const char *el_resolve_path(El *E, const char *p) {
   if (p[0] == '/') return ast_strdup(E->ctx, p);
   char buf[8192];
   snprintf(buf, sizeof buf, "%s%s%s", E->root_dir,
@@ -127,7 +127,7 @@ static int do_weights(El *E, Scope *sc, const AstNode *let, int *init_seed_set) 
       el_error(E, sp, "load: the path must be a string, got %s", v_kind_name(&a));
       return -1;
     }
-    E->r->init_path = resolve_path(E, a.s);
+    E->r->init_path = el_resolve_path(E, a.s);
     return 0;
   }
   el_error(E, x->span, "weights must be init(seed: N) or load(\"file.safetensors\")");
@@ -167,14 +167,18 @@ static int do_data(El *E, Scope *sc, const AstNode *data, Span *seq_span) {
     el_error(E, sp[0], "%s: the path must be a string, got %s", v.s, v_kind_name(&a[0]));
     rc = -1;
   } else {
-    r->data_path = resolve_path(E, a[0].s);
+    r->data_path = el_resolve_path(E, a[0].s);
   }
-  /* tokenizer: bytes (vocab 256); bpe("tokenizer.json") comes later. */
+  /* tokenizer: bytes (vocab 256) or bpe("tokenizer.json") (its vocabulary) */
   if (a[1].k == V_NONE || (a[1].k == V_SYM && !a[1].def && !strcmp(a[1].s, "bytes"))) {
     if (a[1].k != V_NONE || r->data_kind == DATA_TEXT) r->vocab = 256;
   } else if (a[1].k == V_SYM && !strcmp(a[1].s, "bpe")) {
-    el_error(E, sp[1], "tokenizer bpe(...) is not supported yet (use tokenizer: bytes)");
-    rc = -1;
+    if (el_tokenizer(E, sc, &a[1], sp[1]) < 0) rc = -1;
+    else if (r->data_kind != DATA_TEXT) {
+      el_error(E, sp[1], "%s: shards are already tokenized; give the tokenizer to `ftc data "
+               "text2shards --tokenizer` instead", v.s);
+      rc = -1;
+    }
   } else {
     el_error(E, sp[1], "%s: unknown tokenizer (expected bytes)", v.s);
     rc = -1;
@@ -314,7 +318,7 @@ static int do_clauses(El *E, Scope *sc, const AstNode *s, const char *allowed, i
         el_error(E, c->kids[0]->span, "save to: expected a directory string, got %s", v_kind_name(&v));
         return -1;
       }
-      E->r->out_dir = resolve_path(E, v.s);
+      E->r->out_dir = el_resolve_path(E, v.s);
     }
   }
   return 0;
@@ -436,7 +440,10 @@ static int build_model(El *E, Scope *sc, const AstNode *let, Span seq_span) {
     el_error(E, seq_span, "seq %d is longer than the model's context (ctx = %lld)", r->seq, (long long)ctx);
     rc = -1;
   }
-  if (formal_int(inst, "vocab", &vocab) && r->vocab && vocab != r->vocab) {
+  /* a bpe tokenizer's vocabulary may be padded in the model (never short) */
+  int padded_ok = r->tokenizer_path != NULL;
+  if (formal_int(inst, "vocab", &vocab) && r->vocab && vocab != r->vocab &&
+      !(padded_ok && vocab > r->vocab)) {
     el_error(E, x->span, "the model's vocab is %lld but the tokenizer has %d tokens", (long long)vocab,
              r->vocab);
     rc = -1;
@@ -474,12 +481,12 @@ static int build_model(El *E, Scope *sc, const AstNode *let, Span seq_span) {
     return -1;
   }
   int64_t V = ls->d[2];
-  if (r->vocab && V != r->vocab) {
+  if (r->vocab && V != r->vocab && !(padded_ok && V > r->vocab)) {
     el_error(E, x->span, "the model's logits have %lld classes but the tokenizer has %d tokens",
              (long long)V, r->vocab);
     return -1;
   }
-  if (!r->vocab) r->vocab = (int)V;
+  r->vocab = (int)V;
   g->logits = (int)out.i;
   if (!g->nodes[g->logits].name) g->nodes[g->logits].name = ir_strdup(g, "logits");
   /* The trainer's objective: mean cross-entropy over all B*T positions. */

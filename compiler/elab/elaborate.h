@@ -169,6 +169,12 @@ Value el_tensor_binop(El *E, Span sp, IrOp op, const char *sym, int a, int b);
 const Builtin *el_builtin(const char *name);
 const char *const *el_builtin_names(void);
 
+/* ---- data.c (and elaborate.c) -------------------------------- */
+const char *el_resolve_path(El *E, const char *p); /* relative to the recipe */
+/* tokenizer: bpe("tokenizer.json"): loads it (diagnostic at `at` on error),
+ * sets the recipe's vocab and tokenizer path. 0 or -1. */
+int el_tokenizer(El *E, Scope *sc, const Value *sym, Span at);
+
 /* ---- model.c ------------------------------------------------ */
 /* A model definition or preset called with arguments -> a new Spec. */
 Value el_spec_call(El *E, Scope *sc, const Value *callee, const AstNode *call);

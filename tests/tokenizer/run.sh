@@ -57,6 +57,35 @@ print(" ".join(map(str, t.encode(s, add_special_tokens=False).ids)))' "$W/gpt2.j
   /usr/share/games/fortunes/fortunes > "$W/whole.ref" 2>> "$W/py.err"
 check "a whole file as one text: ids equal the library's" cmp -s "$W/whole.ids" "$W/whole.ref"
 
+# a recipe with tokenizer: bpe(...): the trainer tokenizes the text itself;
+# the same tokens pre-tokenized by `ftc data text2shards --tokenizer` give
+# the same losses, and a model vocabulary smaller than the tokenizer's is a
+# diagnostic at the recipe
+F=/usr/share/games/fortunes/fortunes
+for src in "text(\"$F\", tokenizer: bpe(\"llama3.json\")" "shards(\"f.bin\""; do
+  n=$(echo "$src" | cut -c1-4)
+  cat > "$W/r_$n.ft" <<FT
+use llama
+model = llama.llama(vocab: 4112, dim: 32, n_layers: 1, heads: 2, kv_heads: 1, hidden: 64)
+weights = init(seed: 1)
+data train = $src, seq: 32, batch: 2)
+train {
+  steps 3
+  optimizer adamw(lr: 1e-3)
+}
+FT
+done
+"$FTC" data text2shards "$F" -o "$W/f.bin" --tokenizer "$W/llama3.json" > "$W/shard.out" 2>&1
+"$FTC" build "$W/r_text.ft" -o "$W/r_text" > "$W/r.out" 2>&1 && "$FTC" build "$W/r_shar.ft" -o "$W/r_shar" >> "$W/r.out" 2>&1 &&
+  "$W/r_text" --out "$W/run_text" --quiet >> "$W/r.out" 2>&1 && "$W/r_shar" --out "$W/run_shar" --quiet >> "$W/r.out" 2>&1
+check "bpe(...) in a recipe: trains 3 steps" [ $? = 0 ]
+l1=$(grep -o '"loss": [^,]*' "$W/run_text/metrics.jsonl" | tr '\n' ' ')
+l2=$(grep -o '"loss": [^,]*' "$W/run_shar/metrics.jsonl" | tr '\n' ' ')
+check "text with bpe(...) and its text2shards shard give the same losses ($l1)" [ -n "$l1" ] && [ "$l1" = "$l2" ]
+sed 's/vocab: 4112/vocab: 4000/' "$W/r_text.ft" > "$W/r_small.ft"
+"$FTC" check "$W/r_small.ft" > /dev/null 2>&1; "$FTC" plan "$W/r_small.ft" > "$W/r_small.err" 2>&1
+check "a model vocab smaller than the tokenizer's is a diagnostic" grep -q "r_small.ft:2:9: error: the model's vocab is 4000 but the tokenizer has 4101 tokens" "$W/r_small.err"
+
 # malformed tokenizer.json: one clear error naming the file and the JSON path
 bad_json() { # name, python edit of the dict d (or "raw:TEXT"), expected message part
   case $2 in
