@@ -29,7 +29,7 @@ static int put(tlist *l, const char *s, size_t n) {
     l->p = p;
     l->cap = cap;
   }
-  memcpy(l->p + l->n, s, n);
+  if (n) memcpy(l->p + l->n, s, n); /* s may be NULL when n is 0 */
   l->n += n;
   return 0;
 }
@@ -229,7 +229,7 @@ int rt_tok_decode(const rt_tok *t, const int32_t *ids, size_t n, int skip_specia
       *cap = c;
     }
     if (i && !t->ndec) (*out)[(*len)++] = ' ';
-    memcpy(*out + *len, a.p + a.t[i].off, a.t[i].len);
+    if (a.t[i].len) memcpy(*out + *len, a.p + a.t[i].off, a.t[i].len);
     *len += a.t[i].len;
   }
   if (!rc && *len + 1 > *cap) {

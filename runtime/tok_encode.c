@@ -63,7 +63,7 @@ static int sb_need(rt_tok_state *s, sbuf *b, size_t n) {
 
 static int sb_add(rt_tok_state *s, sbuf *b, const char *d, size_t n) {
   if (sb_need(s, b, b->n + n + 1)) return -1;
-  memcpy(b->p + b->n, d, n);
+  if (n) memcpy(b->p + b->n, d, n); /* d may be NULL when n is 0 */
   b->n += n;
   return 0;
 }
@@ -544,7 +544,7 @@ static int normalize(rt_tok_state *s) {
           if (!is_space(b->p + q, e - q, &l)) break;
           e = q;
         }
-      memmove(b->p, b->p + a, e - a);
+      if (e > a) memmove(b->p, b->p + a, e - a);
       b->n = e - a;
     } else { /* REPLACE: every match, left to right */
       sbuf *o = &s->a;

@@ -340,7 +340,7 @@ static void test_errors(void) {
        "recipe.ft:7:9: error: the model's logits have 8 classes but the tokenizer has 256 tokens"},
       {"use gpt2\nmodel = gpt2.small(vocab: 256, ctx: 8, layers: 1)\n"
        "data train = text(\"x\", tokenizer: bpe(\"t.json\"), seq: 8, batch: 1)\n",
-       "recipe.ft:3:24: error: tokenizer bpe(...) is not supported yet"},
+       "recipe.ft:3:39: error: bpe: cannot read "},
       {"use gpt2\nmodel = gpt2.small(vocab: 256, ctx: 8, layers: 1)\n"
        "data train = text(\"x\", seq: 8, batch: 1)\ntrain {\n  precision bf16\n  accumulate 4\n}\n",
        "recipe.ft:5:13: error: precision bf16 is not supported on this backend yet (only fp32)"},
