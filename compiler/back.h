@@ -33,6 +33,17 @@ const char *back_shape_str(const IrShape *s, char *buf, size_t cap);
 /* Optimizer state slots per trainable parameter for a recipe. */
 int plan_state_slots(const Recipe *r);
 
+/* compiler/plan/pack.c: places n items (size, lifetime [first, last] in
+ * schedule positions, inclusive) at offsets >= base so that no two alive
+ * at the same position overlap, largest first at the lowest free offset.
+ * Sets each item's off; returns the end of the highest (-1: no memory). */
+typedef struct PackItem {
+  int64_t size;
+  int first, last;
+  int64_t off;
+} PackItem;
+int64_t plan_pack(PackItem *it, int n, int64_t base);
+
 /* Verifier: no two tensors that are live at the same time overlap in the
  * arena (except an in-place output taking over its dying input). Prints
  * every violation to `err`; returns their count. */

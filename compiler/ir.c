@@ -9,6 +9,7 @@
  * computes or checks them. The dump format is stable: golden tests use it.
  */
 #include <assert.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,21 @@ const char *ir_strdup(IrGraph *g, const char *s) {
   memcpy(p, s, len);
   c->used += len;
   return p;
+}
+
+void ir_note(IrGraph *g, const char *fmt, ...) {
+  char line[512], *all;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  size_t old = g->notes ? strlen(g->notes) : 0;
+  if (!(all = malloc(old + strlen(line) + 2))) return;
+  memcpy(all, g->notes ? g->notes : "", old);
+  strcpy(all + old, line);
+  strcat(all + old, "\n");
+  g->notes = ir_strdup(g, all);
+  free(all);
 }
 
 /* ---- graph and nodes -------------------------------------------------- */
@@ -319,6 +335,7 @@ void ir_dump(const IrGraph *g, FILE *out) {
     }
     if (n->grad_of >= 0) fprintf(out, " grad_of=%%%d", n->grad_of);
     if (n->group >= 0) fprintf(out, " group=%d:%s", n->group, n->composite ? n->composite : "?");
+    if (n->layer) fprintf(out, " layer=%s", n->layer);
     if (n->dead) fprintf(out, " dead");
     if (n->span.file)
       fprintf(out, " @%s:%d:%d", base_name(n->span.file->path), n->span.line, n->span.col);

@@ -107,6 +107,9 @@ typedef struct IrNode {
   int dead;         /* removed by a pass; skipped by schedule and plan */
   int follows;      /* -1, or the node this one is scheduled right after once
                        ready (a collective next to its producer; sched.c) */
+  const char *layer; /* the repeat item whose `for` iteration made the node
+                        ("h.3"; one string per item, so pointers compare),
+                        NULL outside repeat loops (checkpoint's segments) */
 } IrNode;
 
 struct Recipe;
@@ -124,6 +127,8 @@ typedef struct IrGraph {
                             the ones it owns. */
   int zero_stage;      /* passes/zero.c: 0 none (or plain data parallel); 1
                           state, 2 + gradients, 3 + parameters sharded */
+  const char *notes;   /* what the passes did, one line each (ir_note);
+                          `ftc plan` prints them */
 } IrGraph;
 
 IrGraph *ir_graph_new(void);
@@ -207,6 +212,28 @@ void ir_kill(IrGraph *g, int id);
  * printing to `err` when the graph has a cycle. Ids held across it are
  * stale. */
 int ir_sort(IrGraph *g, FILE *err);
+/* Renumbers the nodes in a given order: order[k] (a permutation of
+ * 0..n-1) becomes node k and every id is remapped. 0, or -1 (nothing
+ * changed) when a node would come before one of its inputs. */
+int ir_permute_nodes(IrGraph *g, const int *order);
+/* Appends a line (printf-style, no newline) to g->notes: what a pass did
+ * and what it saved, printed by `ftc plan` under "passes:". */
+void ir_note(IrGraph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- recomputation in the backward (recompute.c) ----------------------
+ * The one mechanism for giving up a kept activation (checkpoint uses it;
+ * any policy only has to choose what to drop). drop[i] != 0 marks forward
+ * node i as not kept for the backward: every backward node that reads it
+ * (or a view of it) reads a clone instead, made in the backward phase from
+ * clones of dropped inputs and the kept originals of the others; a cloned
+ * node's scratch inputs are cloned with it. Each clone is placed right
+ * before its first reader (the graph is renumbered; ids held are stale).
+ * Run after autodiff. Returns the number of nodes added, or -1 after a
+ * diagnostic. */
+int recompute(IrGraph *g, const char *drop, Diag *d);
+/* Bytes of forward tensors (views excluded) that live backward nodes read:
+ * what the step keeps for its backward, at each node's own dtype. */
+int64_t recompute_kept_bytes(const IrGraph *g);
 /* Re-infers the shape and dtype of every live node in dependency order
  * (after a pass changed an input's shape or dtype). 0, or -1 after
  * reporting at the first node whose inputs no longer fit. */

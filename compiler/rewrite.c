@@ -136,37 +136,46 @@ static int in_order(const IrGraph *g) {
 
 static int remap(const int *to, int id) { return id >= 0 ? to[id] : id; }
 
+int ir_permute_nodes(IrGraph *g, const int *order) {
+  int *to = malloc(sizeof(int) * ((size_t)g->n + 1));
+  IrNode *nodes = malloc(sizeof(IrNode) * ((size_t)g->cap + 1));
+  int ok = to && nodes;
+  for (int i = 0; ok && i < g->n; i++) to[i] = -1;
+  for (int k = 0; ok && k < g->n; k++) {
+    if (order[k] < 0 || order[k] >= g->n || to[order[k]] >= 0) ok = 0;
+    else to[order[k]] = k;
+  }
+  for (int k = 0; ok && k < g->n; k++) {
+    IrNode *x = &nodes[k];
+    *x = g->nodes[order[k]];
+    for (int j = 0; j < x->nin; j++)
+      if ((x->in[j] = to[x->in[j]]) >= k) ok = 0;
+    if (x->grad_of >= 0 && x->grad_of < g->n) x->grad_of = to[x->grad_of];
+    if (x->follows >= 0 && x->follows < g->n) x->follows = to[x->follows];
+  }
+  if (ok) {
+    g->tokens = remap(to, g->tokens);
+    g->targets = remap(to, g->targets);
+    g->logits = remap(to, g->logits);
+    g->loss = remap(to, g->loss);
+    free(g->nodes);
+    g->nodes = nodes;
+    nodes = NULL;
+  }
+  free(nodes);
+  free(to);
+  return ok ? 0 : -1;
+}
+
 int ir_sort(IrGraph *g, FILE *err) {
   if (in_order(g)) return 0;
   int n = 0;
   int *order = sched_topo_all(g, &n, err);
   if (!order) return -1;
-  int *to = malloc(sizeof(int) * ((size_t)g->n + 1));
-  IrNode *nodes = malloc(sizeof(IrNode) * ((size_t)g->cap + 1));
-  if (!to || !nodes || n != g->n) {
-    free(order);
-    free(to);
-    free(nodes);
-    if (err) fprintf(err, "ftc: out of memory sorting the graph\n");
-    return -1;
-  }
-  for (int k = 0; k < n; k++) to[order[k]] = k;
-  for (int k = 0; k < n; k++) {
-    IrNode *x = &nodes[k];
-    *x = g->nodes[order[k]];
-    for (int j = 0; j < x->nin; j++) x->in[j] = to[x->in[j]];
-    if (x->grad_of >= 0 && x->grad_of < g->n) x->grad_of = to[x->grad_of];
-    if (x->follows >= 0 && x->follows < g->n) x->follows = to[x->follows];
-  }
-  g->tokens = remap(to, g->tokens);
-  g->targets = remap(to, g->targets);
-  g->logits = remap(to, g->logits);
-  g->loss = remap(to, g->loss);
-  free(g->nodes);
-  g->nodes = nodes;
+  int rc = n == g->n ? ir_permute_nodes(g, order) : -1;
+  if (rc < 0 && err) fprintf(err, "ftc: out of memory sorting the graph\n");
   free(order);
-  free(to);
-  return 0;
+  return rc;
 }
 
 int ir_reinfer(IrGraph *g, Diag *d) {

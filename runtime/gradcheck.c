@@ -1,5 +1,7 @@
 /* runtime/gradcheck.c -- `./trainer gradcheck`: the backward against
- * central finite differences of the loss.
+ * central finite differences of the loss; and `./trainer grads`, which
+ * writes the gradients of the first training batch (so two builds of a
+ * recipe, e.g. with and without a pass, can be compared tensor by tensor).
  *
  * One idea: read every analytic gradient first (the plan may reuse gradient
  * memory for activations during later forwards), then perturb one weight
@@ -118,6 +120,48 @@ done:
   free(idx);
   free(ana);
   free(first);
+  rt_run_close(&r);
+  return rc;
+}
+
+/* `./trainer grads`: one forward and backward on the first training batch
+ * from the starting weights; writes DIR/grads.safetensors (the build's
+ * dtype, one tensor per trainable parameter under its name, the loss in
+ * the metadata). */
+int rt_cmd_grads(const rt_model *m, const rt_opts *o) {
+  rt_run r;
+  int rc = 1, n = 0;
+  rt_st_out *t = NULL;
+  char *path = NULL;
+  if (rt_run_open(&r, m, o) != 0) goto done;
+  if (rt_data_open(&r.data, &o->data, o->train.seed) != 0) goto done;
+  r.have_data = 1;
+  if (rt_setup_weights(&r, 0) != 0) goto done;
+  rt_data_next(&r.data, rt_at(&r, m->tokens_off), rt_at(&r, m->targets_off));
+  double loss = loss_at(&r);
+  m->backward(&r.ctx, r.arena.mem);
+  t = rt_xcalloc((size_t)m->nparams + 1, sizeof *t, "tensor list");
+  path = rt_path_join(o->train.out_dir, "grads.safetensors");
+  if (!t || !path || rt_mkdir_p(o->train.out_dir) != 0) goto done;
+  for (int i = 0; i < m->nparams; i++) {
+    const rt_param *p = &m->params[i];
+    if (p->trainable && p->grad_off >= 0)
+      t[n++] = (rt_st_out){p->name, m->dtype == RT_F64 ? ST_F64 : ST_F32, m->dtype, p->rank,
+                           p->shape, rt_at(&r, p->grad_off)};
+  }
+  char ls[40];
+  snprintf(ls, sizeof ls, "%.17g", loss);
+  const char *meta[] = {"ftrt.kind", "gradients", "ftrt.loss", ls, "ftrt.recipe_hash",
+                        m->hash ? m->hash : ""};
+  if (rt_st_write(path, t, n, meta, 3) != 0) {
+    rc = 3;
+    goto done;
+  }
+  printf("loss %.17g; %d gradients written to %s\n", loss, n, path);
+  rc = 0;
+done:
+  free(t);
+  free(path);
   rt_run_close(&r);
   return rc;
 }

@@ -47,6 +47,8 @@ static void help(const rt_model *m, const rt_opts *o) {
          "  verify      check checkpoints, weights and token shards (structure and\n"
          "              checksums) without training: verify [FILE|DIR...]; none =\n"
          "              what --out holds (exit 1 when any fails)\n"
+         "  grads       write the gradients of the first training batch to\n"
+         "              DIR/grads.safetensors (compare two builds of a recipe)\n"
          "  help        this text\n\n"
          "flags (override the recipe):\n"
          "  --steps N        total optimizer steps (%lld)\n"
@@ -152,8 +154,8 @@ static int to_f64(const char *flag, const char *s, double min, double *out) {
   return 0;
 }
 
-static const char *const commands[] = {"train", "eval", "sample", "gradcheck", "verify",
-                                       "help", NULL};
+static const char *const commands[] = {"train", "eval", "sample", "gradcheck", "grads",
+                                       "verify", "help", NULL};
 /* Every flag parse() accepts (for "did you mean"; tests/docs checks that
  * --help and docs/runtime.md list the same ones). */
 static const char *const flags[] = {
@@ -301,5 +303,6 @@ int rt_main(const rt_model *m, int argc, char **argv) {
   if (!strcmp(o.cmd, "sample")) return rt_cmd_sample(m, &o);
   if (!strcmp(o.cmd, "gradcheck")) return rt_cmd_gradcheck(m, &o);
   if (!strcmp(o.cmd, "verify")) return rt_cmd_verify(m, &o);
+  if (!strcmp(o.cmd, "grads")) return rt_cmd_grads(m, &o);
   return rt_cmd_train(m, &o);
 }

@@ -107,6 +107,7 @@ typedef struct El {
   IrDtype dtype;
   const char *root_dir; /* directory of the recipe, for relative paths */
   const SrcFile *root;  /* the recipe's own text (el_error_from) */
+  int in_layer;      /* inside a `for` over a repeat: nodes are tagged there */
 } El;
 
 /* A built-in: fixed formals (the first `nreq` required), positional first. */

@@ -378,7 +378,17 @@ static int exec_stmt(El *E, Scope *sc, const AstNode *s, Value *ret) {
       Value item = it.k == V_REPEAT ? (Value){.k = V_INST, .p = ((Repeat *)it.p)->items[i]}
                                     : ((VList *)it.p)->v[i];
       env_set(E, sc->locals, s->name, item);
+      /* the outermost loop over a repeat tags what each item computes
+       * (IrNode.layer): the segments activation checkpointing recomputes */
+      int tag = it.k == V_REPEAT && !E->in_layer, first = E->g->n;
+      E->in_layer += tag;
       int rc = exec_block(E, sc, s->kids[1], ret);
+      E->in_layer -= tag;
+      if (tag) {
+        const char *path = ir_strdup(E->g, ((Repeat *)it.p)->items[i]->path);
+        for (int k = first; k < E->g->n; k++)
+          if (!E->g->nodes[k].layer) E->g->nodes[k].layer = path;
+      }
       if (rc) return rc;
     }
     return 0;

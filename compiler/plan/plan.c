@@ -79,6 +79,49 @@ static PlanCat category(const IrGraph *g, const Plan *p, int id) {
   return PLAN_TEMPS;
 }
 
+/* Re-places the walk's temporaries with plan_pack; a tensor written in
+ * place over its input shares that input's item (the chain's lifetime is
+ * the union). Keeps the new offsets only when the arena gets smaller.
+ * Returns the arena top in use, or -1 (out of memory). */
+#define PACK_MAX 8192
+static int64_t repack(const IrGraph *g, Plan *p, int64_t walk_top, int64_t base) {
+  int N = g->n, n = 0;
+  int *item = malloc(sizeof(int) * ((size_t)N + 1));
+  PackItem *it = malloc(sizeof(PackItem) * ((size_t)N + 1));
+  if (!item || !it) {
+    free(item);
+    free(it);
+    return -1;
+  }
+  for (int k = 0; k < p->norder; k++) { /* definitions in schedule order */
+    int id = p->order[k];
+    item[id] = -1;
+    if (p->offset[id] < 0 || is_persistent(g, &g->nodes[id]) ||
+        ir_ops[g->nodes[id].op].kind == OPK_VIEW)
+      continue;
+    int s = p->inplace_of[id];
+    int i = s >= 0 ? item[s] : n++;
+    if (s < 0) it[i] = (PackItem){align_up(p->bytes[id] > 0 ? p->bytes[id] : 1), p->first[id],
+                                  p->last[id], 0};
+    if (p->last[id] > it[i].last) it[i].last = p->last[id];
+    item[id] = i;
+  }
+  /* the packing is quadratic in the items: beyond PACK_MAX (deep graphs
+   * without checkpointing, where the walk is close anyway) it is skipped */
+  int64_t top = n <= PACK_MAX ? plan_pack(it, n, base) : walk_top;
+  if (top >= 0 && top < walk_top) {
+    for (int k = 0; k < p->norder; k++) {
+      int id = p->order[k];
+      if (item[id] >= 0) p->offset[id] = it[item[id]].off;
+    }
+  } else if (top >= 0) {
+    top = walk_top;
+  }
+  free(item);
+  free(it);
+  return top;
+}
+
 Plan *plan_build(const IrGraph *g, const Recipe *r) {
   int N = g->n, nall = 0;
   int *all = sched_topo(g, &nall, stderr);
@@ -223,12 +266,15 @@ Plan *plan_build(const IrGraph *g, const Recipe *r) {
           fit_release(&fl, p->offset[d], align_up(p->bytes[d] > 0 ? p->bytes[d] : 1)) < 0)
         goto fail;
   }
+  /* the same lifetimes packed offline (pack.c): kept when smaller */
+  int64_t used = repack(g, p, fl.top, align_up(top));
+  if (used < 0) goto fail;
   /* views alias their base */
   for (int i = 0; i < N; i++)
     if (!g->nodes[i].dead && ir_ops[g->nodes[i].op].kind == OPK_VIEW)
       p->offset[i] = p->offset[back_view_base(g, i)];
 
-  p->arena_bytes = align_up(fl.top > top ? fl.top : top);
+  p->arena_bytes = align_up(used > top ? used : top);
 
   /* the live peak and what is live there */
   int64_t persist[PLAN_CAT_COUNT] = {0};

@@ -150,6 +150,14 @@ void plan_print(const IrGraph *g, const Recipe *r, const Plan *p, int ranks, FIL
     fprintf(out, "  %-34s %14lld %12s  (the arena is %.1f%% of it)\n", "this machine's memory",
             (long long)ram, human(ram, h, sizeof h), 100.0 * (double)p->arena_bytes / (double)ram);
   int pk = peak_node(p);
+  if (g->notes) { /* what each pass did (ir_note) */
+    fprintf(out, "\n  passes:\n");
+    for (const char *s = g->notes; *s;) {
+      size_t len = strcspn(s, "\n");
+      fprintf(out, "    %.*s\n", (int)len, s);
+      s += len + (s[len] != 0);
+    }
+  }
   if (pk >= 0) {
     const IrNode *n = &g->nodes[pk];
     where(n, w, sizeof w);
@@ -193,6 +201,16 @@ void plan_print_json(const IrGraph *g, const Recipe *r, const Plan *p, int ranks
     for (int c = 0; c < PLAN_CAT_COUNT; c++)
       fprintf(out, " \"rank_%s\": %lld,", cat_names[c], (long long)m.cat[c]);
   }
+  fprintf(out, " \"passes\": [");
+  for (const char *s = g->notes; s && *s;) {
+    size_t len = strcspn(s, "\n");
+    char line[512];
+    snprintf(line, sizeof line, "%.*s", (int)len, s);
+    fprintf(out, "%s", s == g->notes ? "" : ", ");
+    json_str(out, line);
+    s += len + (s[len] != 0);
+  }
+  fprintf(out, "],");
   int pk = peak_node(p);
   fprintf(out, " \"machine_memory_bytes\": %lld,", (long long)rt_machine_memory());
   /* 1-based, as the text's "peak at op 67 of 185" */

@@ -87,25 +87,7 @@ for b in 0 129; do
   check "flash_attention(block: $b) is refused at its span (exit $rc)" [ $rc = 1 ] && \
     grep -q "block$b.ft:[0-9]*:[0-9]*: error: flash_attention: block must be between 1 and 128" "$W/block$b.err"
 done
-cat > "$W/noattn.ft" <<'EOF'
-use nn
-model Net(vocab: int = 256, dim: int = 8) {
-  emb = nn.Embedding(vocab, dim)
-  forward(tokens: i32[B, T]) {
-    return emb(tokens) @ transpose(emb.weight)
-  }
-}
-model = Net()
-weights = init(seed: 1)
-data train = text("pattern.txt", tokenizer: bytes, seq: 8, batch: 2)
-train {
-  steps 1
-  optimizer sgd(lr: 1e-2)
-}
-passes {
-  flash_attention
-}
-EOF
+{ cat "$SRC/tests/passes/flat.ft"; printf 'passes {\n  flash_attention\n}\n'; } > "$W/noattn.ft"
 "$FTC" build "$W/noattn.ft" -o "$W/noattn" > /dev/null 2> "$W/noattn.err"; rc=$?
 check "a model without attention builds with the pass (exit $rc) and is warned" [ $rc = 0 ] && \
   grep -q "noattn.ft:[0-9]*:[0-9]*: warning: flash_attention: the model has no attention to fuse" "$W/noattn.err"
