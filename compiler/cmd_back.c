@@ -170,6 +170,9 @@ int cmd_build(int argc, char **argv) {
   const char *out = a.out ? a.out : default_out(a.file, buf, sizeof buf);
   Drv d;
   int rc = compile(&a, DRV_PLAN, &d);
+  if (rc == EXIT_OK && !d.r.opt_given) /* README "Your first recipe": why a warning */
+    fprintf(stderr, "ftc build: warning: %s names no optimizer; the trainer uses the default "
+            "adamw(lr: 3e-4, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0)\n", a.file);
   if (rc == EXIT_OK) rc = build_trainer(&d, out, a.emit_c, a.keep);
   drv_free(&d);
   return rc;

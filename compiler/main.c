@@ -19,7 +19,7 @@ static const Command commands[] = {
   {"ast",    cmd_ast,    "print a recipe's syntax tree"},
   {"plan",   cmd_plan,   "print the static memory plan (--json)"},
   {"build",  cmd_build,  "compile a recipe into a standalone trainer (-o TRAINER)"},
-  {"graph",  cmd_graph,  "write the forward/backward graph as Graphviz DOT"},
+  {"graph",  cmd_graph,  "write the forward graph (--backward: with gradients) as Graphviz DOT"},
   {"passes", cmd_passes, "list the optimization passes, their parameters and facts"},
   {"data",   cmd_data,   "prepare data (text2shards: text -> token shards)"},
   {"tokenize", cmd_tokenize, "encode/decode text with a Hugging Face tokenizer.json"},

@@ -275,6 +275,8 @@ typedef struct Recipe {
                               are resolved against it at build time */
   const char *model_name;  /* the entry model's definition (gpt2, llama) */
   const char *tokenizer_path; /* bpe("tokenizer.json"), NULL for bytes */
+  int opt_given;           /* the train block names an optimizer (else the
+                              default AdamW, which ftc build warns about) */
 } Recipe;
 
 /* ---- a pass: typed parameters, facts, the descriptor ------------------- */

@@ -49,7 +49,7 @@ static void help(const rt_model *m, const rt_opts *o) {
          "              what --out holds (exit 1 when any fails)\n"
          "  grads       write the gradients of the first training batch to\n"
          "              DIR/grads.safetensors (compare two builds of a recipe)\n"
-         "  help        this text\n\n"
+         "  help        this text (also --help, -h)\n\n"
          "flags (override the recipe):\n"
          "  --steps N        total optimizer steps (%lld)\n"
          "  --lr X           peak learning rate (%g)\n"
@@ -210,6 +210,8 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
     if (strncmp(arg, "--", 2) && strcmp(arg, "-h")) {
       if (a.i == 1 && suggest_closest(arg, commands))
         rt_err("unknown command \"%s\"%s", arg, hint(hb, sizeof hb, arg, commands));
+      else if (is_cmd(arg))
+        rt_err("the command goes first: %s %s [FLAGS]", rt_progname, arg);
       else
         rt_err("unexpected argument \"%s\" (commands go first; see --help)", arg);
       return 2;

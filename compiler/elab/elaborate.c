@@ -366,7 +366,10 @@ static int do_setting(El *E, Scope *sc, const AstNode *s, const char *data_name)
   Span at = vx->span;
   int64_t i;
   if (!strcmp(n, "steps")) return get_int(E, &v, at, "steps", 1, &r->steps);
-  if (!strcmp(n, "optimizer")) return do_optimizer(E, sc, &v, at);
+  if (!strcmp(n, "optimizer")) {
+    r->opt_given = 1;
+    return do_optimizer(E, sc, &v, at);
+  }
   if (!strcmp(n, "schedule")) return do_schedule(E, sc, &v, at);
   if (!strcmp(n, "clip")) return get_num(E, &v, at, "clip", 0, &r->clip);
   if (!strcmp(n, "eval_batches")) return get_int(E, &v, at, "eval_batches", 1, &r->eval_batches);

@@ -3,7 +3,8 @@
 # that are not recipe diagnostics (those are tests/diag): a misspelt ftc
 # command, trainer flag or trainer command gets "did you mean"; a plan
 # larger than the machine's memory is refused before anything is allocated,
-# by the trainer and marked by `ftc plan`; data shorter than one window
+# by the trainer and marked by `ftc plan`; a recipe without an optimizer
+# builds with a warning naming the default; data shorter than one window
 # says how many tokens it needs, in ftc (when the file exists) and in the
 # trainer. Each case's stdout+stderr must equal tests/hints/NAME.out, with
 # the work directory written W and this machine's memory written MEM.
@@ -39,9 +40,11 @@ awk 'BEGIN { for (i = 0; i < 100; i++) printf "the quick brown fox %d. ", i }' >
 check "build the small and the huge trainer" [ $? = 0 ]
 
 golden ftc_command 2 "$FTC" chek small.ft
+golden build_default_optimizer 0 "$FTC" build small.ft -o small2
 golden trainer_flag 2 ./small --step 10
 golden trainer_command 2 ./small samples --prompt x
 golden trainer_flag_value 2 ./small --steps ten
+golden trainer_command_late 2 ./small --threads 1 sample
 golden memory_trainer 1 ./huge
 golden memory_eval 1 ./huge eval
 "$FTC" plan "$W/huge.ft" > "$W/plan.txt" 2>&1
