@@ -17,4 +17,8 @@ int cmd_passes(int argc, char **argv);
 int cmd_data(int argc, char **argv);   /* compiler/cmd_data.c */
 int cmd_tokenize(int argc, char **argv); /* compiler/cmd_tokenize.c */
 
+/* "ftc CMD: unknown option 'X'" with the closest of `allowed` (blank-
+ * separated options) as a "did you mean" (compiler/cmd_back.c). */
+void cmd_unknown_option(const char *cmd, const char *opt, const char *allowed);
+
 #endif

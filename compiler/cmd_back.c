@@ -34,6 +34,17 @@ static int has_opt(const char *allowed, const char *opt) {
   return 0;
 }
 
+void cmd_unknown_option(const char *cmd, const char *opt, const char *allowed) {
+  char buf[256], *words[32];
+  int n = 0;
+  snprintf(buf, sizeof buf, "%s", allowed);
+  for (char *w = strtok(buf, " "); w && n < 31; w = strtok(NULL, " ")) words[n++] = w;
+  words[n] = NULL;
+  const char *s = diag_suggest(opt, (const char *const *)words);
+  if (s) fprintf(stderr, "ftc %s: unknown option '%s' (did you mean '%s'?)\n", cmd, opt, s);
+  else fprintf(stderr, "ftc %s: unknown option '%s'\n", cmd, opt);
+}
+
 /* Shared option parsing; `allowed` lists the options this command takes. */
 static int parse(int argc, char **argv, const char *allowed, Args *a, const char *usage) {
   int no_file_ok = a->no_file_ok;
@@ -58,7 +69,8 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
       continue;
     }
     if (!has_opt(allowed, s)) {
-      fprintf(stderr, "ftc %s: unknown option '%s'\n%s", argv[0], s, usage);
+      cmd_unknown_option(argv[0], s, allowed);
+      fputs(usage, stderr);
       return -1;
     }
     if (!strcmp(s, "-o") || !strcmp(s, "--dtype") || !strcmp(s, "--emit-c") ||

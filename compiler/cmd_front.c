@@ -55,7 +55,7 @@ int cmd_check(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--plugin") && i + 1 < argc) {
       if (pass_load_plugin(argv[++i]) < 0) return EXIT_INPUT;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "ftc check: unknown option '%s'\n", argv[i]);
+      cmd_unknown_option("check", argv[i], "--max-errors --plugin --help");
       check_usage(stderr);
       return EXIT_USAGE;
     } else if (path) {
@@ -188,7 +188,7 @@ int cmd_fmt(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--check")) {
       check = 1;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "ftc fmt: unknown option '%s'\n", argv[i]);
+      cmd_unknown_option("fmt", argv[i], "-w --check --help");
       fmt_usage(stderr);
       return EXIT_USAGE;
     } else {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/hints/run.sh -- golden messages for the mistakes of a first hour
 # that are not recipe diagnostics (those are tests/diag): a misspelt ftc
-# command, trainer flag or trainer command gets "did you mean"; a plan
+# command or option, trainer flag or trainer command gets "did you mean"; a plan
 # larger than the machine's memory is refused before anything is allocated,
 # by the trainer and marked by `ftc plan`; a recipe without an optimizer
 # builds with a warning naming the default; data shorter than one window
@@ -40,6 +40,10 @@ awk 'BEGIN { for (i = 0; i < 100; i++) printf "the quick brown fox %d. ", i }' >
 check "build the small and the huge trainer" [ $? = 0 ]
 
 golden ftc_command 2 "$FTC" chek small.ft
+(cd "$W" && "$FTC" plan small.ft --jsn) > "$W/opt.out" 2>&1
+check "ftc plan --jsn: exit 2, did you mean '--json'" sh -c "[ $? = 2 ] && head -n 1 '$W/opt.out' | grep -q \"^ftc plan: unknown option '--jsn' (did you mean '--json'?)\""
+(cd "$W" && "$FTC" check --max-error 3 small.ft) > "$W/opt2.out" 2>&1
+check "ftc check --max-error: did you mean '--max-errors'" grep -q "did you mean '--max-errors'" "$W/opt2.out"
 golden build_default_optimizer 0 "$FTC" build small.ft -o small2
 golden trainer_flag 2 ./small --step 10
 golden trainer_command 2 ./small samples --prompt x
