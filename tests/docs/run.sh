@@ -4,7 +4,8 @@
 # shows a feature that tests/docs/waiting.txt lists (then it must fail with
 # that feature's "not supported yet" error only, README's Status must name
 # the feature, and the feature's probe must still fail: when it lands, this
-# test says to remove the marker). Model snippets in the docs check. Every
+# test says to remove the marker). A passes { } or train { } fragment is
+# planned inside a small GPT-2 recipe; model snippets in the docs check. Every
 # diagnostic shown in the docs is the real output of `ftc check` on the file
 # it names. docs/runtime.md lists exactly the flags of `./trainer --help`;
 # both give the exit codes; --init names the model's own family; README's
@@ -66,6 +67,9 @@ recipe() {
   elif [ $rc = 0 ]; then bad "$label: plans although it matches waiting features${names#,}"
   else bad "$label: fails for more than${names#,}:"; echo "$others" | sed 's/^/  | /' | head -5; fi
 }
+frame='use gpt2
+model = gpt2.gpt2(vocab: 256, ctx: 64, layers: 2, heads: 2, dim: 32)
+data train = text("t.txt", tokenizer: bytes, seq: 64, batch: 2)'
 n=0
 for doc in "$SRC/README.md" "$SRC"/docs/*.md; do
   rel=${doc#"$SRC"/}
@@ -90,6 +94,10 @@ for doc in "$SRC/README.md" "$SRC"/docs/*.md; do
       else bad "$rel block $k: the diagnostic differs from ftc check $file:"; head -20 "$b.diff"; fi
     elif grep -q -E '^ *(model|weights) *=|^data ' "$b"; then
       n=$((n + 1)); cp "$b" "$W/doc$n.ft"; recipe "$W/doc$n.ft" "$rel block $k (recipe)"
+    elif grep -q -E '^(passes|train) \{' "$b" && ! grep -q -v -E '^(passes|train) \{|^  |^\}|^#|^$' "$b"; then
+      # a fragment (a passes or train block): planned inside a small recipe
+      n=$((n + 1)); { printf '%s\n' "$frame"; cat "$b"; } > "$W/doc$n.ft"
+      recipe "$W/doc$n.ft" "$rel block $k (fragment)"
     elif grep -q -E '^model [A-Za-z_]+\(' "$b"; then
       cp "$b" "$W/snippet$k.ft"
       if "$FTC" check "$W/snippet$k.ft" > /dev/null 2> "$W/snippet$k.err"; then ok "$rel block $k: the model snippet checks"
