@@ -4,7 +4,8 @@
 # command or option, trainer flag or trainer command gets "did you mean"; a plan
 # larger than the machine's memory is refused before anything is allocated,
 # by the trainer and marked by `ftc plan`; a recipe without an optimizer
-# builds with a warning naming the default; data shorter than one window
+# builds with a warning naming the default (the one the trainer then uses),
+# one that names its optimizer builds silently; data shorter than one window
 # says how many tokens it needs, in ftc (when the file exists) and in the
 # trainer. Each case's stdout+stderr must equal tests/hints/NAME.out, with
 # the work directory written W and this machine's memory written MEM.
@@ -39,12 +40,17 @@ awk 'BEGIN { for (i = 0; i < 100; i++) printf "the quick brown fox %d. ", i }' >
   "$FTC" build "$W/huge.ft" -o "$W/huge" >> "$W/build.log" 2>&1
 check "build the small and the huge trainer" [ $? = 0 ]
 
+(cd "$W" && ./small --help) > "$W/small.help" 2>&1
 golden ftc_command 2 "$FTC" chek small.ft
 (cd "$W" && "$FTC" plan small.ft --jsn) > "$W/opt.out" 2>&1
 check "ftc plan --jsn: exit 2, did you mean '--json'" sh -c "[ $? = 2 ] && head -n 1 '$W/opt.out' | grep -q \"^ftc plan: unknown option '--jsn' (did you mean '--json'?)\""
 (cd "$W" && "$FTC" check --max-error 3 small.ft) > "$W/opt2.out" 2>&1
 check "ftc check --max-error: did you mean '--max-errors'" grep -q "did you mean '--max-errors'" "$W/opt2.out"
 golden build_default_optimizer 0 "$FTC" build small.ft -o small2
+check "the trainer uses the default the warning names" \
+  grep -q 'optimizer adamw (lr 0.0003, betas (0.9, 0.999), eps 1e-08, weight decay 0);' "$W/small.help"
+sed 's/^  steps 1$/  steps 1\n  optimizer sgd(lr: 0.1)/' "$W/small.ft" > "$W/named.ft"
+golden build_named_optimizer 0 "$FTC" build named.ft -o named
 golden trainer_flag 2 ./small --step 10
 golden trainer_command 2 ./small samples --prompt x
 golden trainer_flag_value 2 ./small --steps ten
