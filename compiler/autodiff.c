@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "back.h"
+#include "../runtime/kernels.h" /* rt_attn_ws_layout: the fused attention's workspace */
 
 typedef struct Ad {
   IrGraph *g;
@@ -498,19 +499,24 @@ static int grad_lm_head_ce(Ad *ad, int y, int dy) {
  * recomputes the probabilities tile by tile from the forward's log-sum-exp
  * (read through an AFTER view, so it runs after the forward wrote it) and
  * writes dq as its result and dk, dv into two scratch tensors, handed on as
- * AFTER views of them. The kernel always computes all three. */
+ * AFTER views of them. The kernel always computes all three. Its tiles live
+ * in a third scratch, the workspace (rt_attn_ws_layout's backward size). */
 static int grad_flash_attention(Ad *ad, int y, int dy) {
   const IrNode *n = &ad->g->nodes[y];
   int q = n->in[0], k = n->in[1], v = n->in[2], lse = n->in[3];
-  int64_t ia[4] = {n->ia[0], n->ia[1], 0, 0};
+  int64_t ia[4] = {n->ia[0], n->ia[1], n->ia[2], 0};
   double scale = n->fa[0];
   IrShape qs = *shp(ad, q), ks = *shp(ad, k), vs = *shp(ad, v), ls = *shp(ad, lse);
+  const rt_attn_ws w =
+      rt_attn_ws_layout(qs.d[0], qs.d[1], ks.d[1], ks.d[2], qs.d[3], ia[1], ia[2], 1);
+  IrShape wss = {1, {w.total}};
   int la = b2(ad, IR_AFTER, lse, y, &ls);
   int dks = la < 0 ? -1 : bnode(ad, IR_SCRATCH, NULL, 0, &ks, NULL, 0);
   int dvs = dks < 0 ? -1 : bnode(ad, IR_SCRATCH, NULL, 0, &vs, NULL, 0);
-  if (dvs < 0) return -1;
-  int in[8] = {dy, q, k, v, y, la, dks, dvs};
-  int dq = bnode(ad, IR_FLASH_ATTENTION_BWD, in, 8, &qs, ia, scale);
+  int wsn = dvs < 0 ? -1 : bnode(ad, IR_SCRATCH, NULL, 0, &wss, NULL, 0);
+  if (wsn < 0) return -1;
+  int in[9] = {dy, q, k, v, y, la, dks, dvs, wsn};
+  int dq = bnode(ad, IR_FLASH_ATTENTION_BWD, in, 9, &qs, ia, scale);
   if (dq < 0) return -1;
   if (wants(ad, q) && acc(ad, q, dq) < 0) return -1;
   if (wants(ad, k) && acc(ad, k, b2(ad, IR_AFTER, dks, dq, &ks)) < 0) return -1;

@@ -307,8 +307,8 @@ static void print_attrs(const IrNode *n, FILE *out) {
     break;
   case IR_BROADCAST: fprintf(out, " axis=%lld s=%.9g", (long long)n->ia[0], n->fa[0]); break;
   case IR_FLASH_ATTENTION: case IR_FLASH_ATTENTION_BWD:
-    fprintf(out, "%s block=%lld scale=%.9g", n->ia[0] ? " causal" : "", (long long)n->ia[1],
-            n->fa[0]);
+    fprintf(out, "%s block=%lld threads=%lld scale=%.9g", n->ia[0] ? " causal" : "",
+            (long long)n->ia[1], (long long)n->ia[2], n->fa[0]);
     break;
   case IR_EXPAND: case IR_EXPAND_BWD:
     fprintf(out, " axis=%lld reps=%lld", (long long)n->ia[0], (long long)n->ia[1]);

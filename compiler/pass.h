@@ -30,7 +30,7 @@
 
 /* Bumped whenever a struct, enum or function of this header changes
  * meaning (ops are only ever appended to ops.def). */
-#define FTC_PASS_ABI 2
+#define FTC_PASS_ABI 3
 
 /* ---- ops -------------------------------------------------------------- */
 
@@ -57,7 +57,7 @@ int ir_dtype_size(IrDtype t);
 const char *ir_dtype_name(IrDtype t);
 
 #define IR_MAXRANK 6
-#define IR_MAXIN 8 /* flash_attention_bwd reads eight */
+#define IR_MAXIN 9 /* flash_attention_bwd reads nine */
 typedef struct IrShape {
   int rank;
   int64_t d[IR_MAXRANK];

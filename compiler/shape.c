@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "../runtime/kernels.h" /* rt_attn_ws_layout: the fused attention's workspace */
 
 typedef int (*ShapeFn)(IrGraph *g, Diag *d, IrNode *n);
 
@@ -508,7 +509,8 @@ static int shape_lm_head_ce(IrGraph *g, Diag *d, IrNode *n) {
 
 /* ---- fused attention (passes/flash_attention.c) ----------------------- */
 
-/* Checks q, k, v at inputs i0.. and lse at input il; 0 or -1 (reported). */
+/* Checks q, k, v at inputs i0.., lse at input il and the workspace (the
+ * last input: a flat tensor of rt_attn_ws_layout's size); 0 or -1. */
 static int attention_operands(IrGraph *g, Diag *d, IrNode *n, int i0, int il) {
   char s1[SB], s2[SB], s3[SB];
   const IrShape *q = S(g, n, i0), *k = S(g, n, i0 + 1), *v = S(g, n, i0 + 2),
@@ -523,15 +525,23 @@ static int attention_operands(IrGraph *g, Diag *d, IrNode *n, int i0, int il) {
   if (n->ia[0] && q->d[1] > k->d[1])
     return shape_err(d, n, "causal attention needs Tq <= Tk, got q %s and k %s", s1, s2);
   if (n->ia[1] < 1) return shape_err(d, n, "block %lld is not positive", (long long)n->ia[1]);
+  if (n->ia[2] < 1) return shape_err(d, n, "threads %lld is not positive", (long long)n->ia[2]);
+  const int bwd = n->op == IR_FLASH_ATTENTION_BWD;
+  const rt_attn_ws w = rt_attn_ws_layout(q->d[0], q->d[1], k->d[1], k->d[2], q->d[3], n->ia[1],
+                                         n->ia[2], bwd);
+  const IrShape wws = {1, {w.total}};
+  if (!same_shape(S(g, n, n->nin - 1), &wws))
+    return shape_err(d, n, "workspace %s must be [%lld] (rt_attn_ws_layout)",
+                     ir_shape_str(S(g, n, n->nin - 1), s1, SB), (long long)w.total);
   IrShape want = {3, {q->d[0], q->d[2], q->d[1]}};
   if (!same_shape(l, &want))
     return shape_err(d, n, "log-sum-exp buffer %s must be [B, H, Tq] = %s",
                      ir_shape_str(l, s1, SB), ir_shape_str(&want, s2, SB));
   IrDtype t = IN(g, n, i0)->dtype;
-  const int ops[4] = {i0, i0 + 1, i0 + 2, il};
-  for (int i = 0; i < 4; i++)
+  const int ops[5] = {i0, i0 + 1, i0 + 2, il, n->nin - 1};
+  for (int i = 0; i < 5; i++)
     if (!is_float(IN(g, n, ops[i])->dtype) || IN(g, n, ops[i])->dtype != t)
-      return shape_err(d, n, "q, k, v and lse must have the same float dtype");
+      return shape_err(d, n, "q, k, v, lse and the workspace must have the same float dtype");
   return 0;
 }
 
@@ -542,7 +552,7 @@ static int shape_flash_attention(IrGraph *g, Diag *d, IrNode *n) {
   return 0;
 }
 
-/* (dout, q, k, v, out, lse, dk, dv) -> dq */
+/* (dout, q, k, v, out, lse, dk, dv, ws) -> dq */
 static int shape_flash_attention_bwd(IrGraph *g, Diag *d, IrNode *n) {
   char s1[SB], s2[SB], s3[SB];
   if (attention_operands(g, d, n, 1, 5) < 0) return -1;

@@ -138,30 +138,93 @@ RT_KERNELS(double, f64)
 void rt_set_threads(int n);
 int rt_get_threads(void);
 
+/* Rows per chunk of rt_lm_head_ce at most (its per-row loss terms live on
+ * the calling thread's stack: 32 KiB) */
+#define RT_LM_HEAD_MAXROWS 4096
+
 /* Fused attention (compiler/passes/flash_attention.c; kernels/attention.c).
  * q, o, dq, dout [B, Tq, H, D]; k, v, dk, dv [B, Tk, Hkv, D] (Hkv divides H:
  * query head h uses kv head h / (H / Hkv)); lse [B, H, Tq]. causal: query i
  * sees keys j <= i + Tk - Tq (Tq <= Tk). o = softmax(scale q k^T) v, tiled
- * `block` x `block` (clamped to 1..RT_ATTN_MAXBLK) with an online softmax;
- * lse gets each row's log-sum-exp of the scaled scores. The backward
- * (FlashAttention-2) recomputes the probabilities from lse and writes dq,
- * dk and dv (no accumulation into them). Neither keeps a [Tq, Tk] matrix;
- * results do not depend on the thread count. */
-#define RT_ATTN_MAXBLK 128 /* tiles live on each thread's stack */
-/* Rows per chunk of rt_lm_head_ce at most (its per-row loss terms live on
- * the calling thread's stack: 32 KiB) */
-#define RT_LM_HEAD_MAXROWS 4096
-#define RT_ATTN_KERNELS(T, S)                                                 \
-  void rt_flash_attention_##S(T *o, T *lse, const T *q, const T *k,          \
-                              const T *v, int64_t B, int64_t Tq, int64_t Tk, \
-                              int64_t H, int64_t Hkv, int64_t D, int causal, \
-                              double scale, int64_t block);                   \
-  void rt_flash_attention_bwd_##S(T *dq, T *dk, T *dv, const T *dout,        \
-                                  const T *q, const T *k, const T *v,        \
-                                  const T *o, const T *lse, int64_t B,       \
-                                  int64_t Tq, int64_t Tk, int64_t H,         \
-                                  int64_t Hkv, int64_t D, int causal,        \
-                                  double scale, int64_t block);
+ * `block` queries by `block` keys (clamped to 1..RT_ATTN_MAXBLK) with an
+ * online softmax; lse gets each row's log-sum-exp of the scaled scores. The
+ * backward (FlashAttention-2) recomputes the probabilities from lse and
+ * writes dq, dk and dv (no accumulation into them). Neither keeps a
+ * [Tq, Tk] matrix.
+ *
+ * ws is the planned workspace (a SCRATCH input, rt_attn_ws_layout's
+ * `total` elements): K and V packed into tiles once per call, the
+ * backward's dk/dv sums, and one slot of tiles per thread, so nothing of
+ * size `block` lives on a thread's stack. At most
+ * `threads` threads run a call (each owns a slot). Results do not depend on
+ * the thread count: the work is split by sizes and `threads` only. */
+#define RT_ATTN_MAXBLK 128     /* the largest tile edge the pass accepts */
+#define RT_ATTN_MAXTHREADS 1024 /* the most slots the pass plans */
+#define RT_ATTN_KPAD 32        /* key tiles are padded to this many lanes */
+
+typedef struct rt_attn_ws {
+  int64_t bq, bk;    /* query rows and keys per tile */
+  int64_t kb;        /* bk rounded up to RT_ATTN_KPAD: a packed K^T tile's row */
+  int64_t ld;        /* D rounded up to 16: a packed row-major tile's row */
+  int64_t nqb, nkb;  /* query and key tiles */
+  int64_t slots;     /* threads with their own tiles */
+  int64_t nchunk;    /* backward: query-tile chunks, each with its own dk/dv sums */
+  int64_t kt, vt;    /* packed K^T and (backward) V^T tiles: D rows of kb keys */
+  int64_t rows;      /* packed row-major tiles, bk keys of ld: V (forward), K (backward) */
+  int64_t part;      /* backward: dk, dv sums per chunk, [nchunk][2][B][Hkv][Tk][ld] */
+  int64_t slot0, slot; /* offset of slot 0; elements per slot */
+  int64_t total;     /* elements of the whole workspace */
+} rt_attn_ws;
+
+static inline int64_t rt_attn_up_(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* The workspace of one forward (bwd = 0) or backward (bwd = 1) call. The
+ * compiler plans `total` elements from it; the kernels find their regions
+ * by it. Every region starts at a multiple of 16 elements (64 bytes for
+ * f32). */
+static inline rt_attn_ws rt_attn_ws_layout(int64_t B, int64_t Tq, int64_t Tk, int64_t Hkv,
+                                           int64_t D, int64_t block, int64_t threads,
+                                           int bwd) {
+  rt_attn_ws w;
+  int64_t blk = block < 1 ? 1 : block > RT_ATTN_MAXBLK ? RT_ATTN_MAXBLK : block;
+  w.bq = blk < Tq ? blk : Tq > 0 ? Tq : 1;
+  w.bk = blk < Tk ? blk : Tk > 0 ? Tk : 1;
+  w.kb = rt_attn_up_(w.bk, RT_ATTN_KPAD);
+  w.ld = rt_attn_up_(D, 16);
+  w.nqb = (Tq + w.bq - 1) / w.bq;
+  w.nkb = (Tk + w.bk - 1) / w.bk;
+  w.slots = threads < 1 ? 1 : threads > RT_ATTN_MAXTHREADS ? RT_ATTN_MAXTHREADS : threads;
+  /* enough backward tasks (batch x kv heads x chunks) for every slot */
+  int64_t bh = B * Hkv > 0 ? B * Hkv : 1;
+  w.nchunk = bwd ? (w.slots + bh - 1) / bh : 1;
+  if (w.nchunk > w.nqb) w.nchunk = w.nqb > 0 ? w.nqb : 1;
+  const int64_t tiles = B * Hkv * w.nkb * D * w.kb; /* a multiple of RT_ATTN_KPAD */
+  const int64_t rtiles = B * Hkv * w.nkb * w.bk * w.ld;
+  w.kt = 0;
+  w.vt = tiles;
+  w.rows = w.vt + (bwd ? tiles : 0);
+  w.part = w.rows + rt_attn_up_(rtiles, 16);
+  w.slot0 = w.part + (bwd ? w.nchunk * 2 * B * Hkv * Tk * w.ld : 0);
+  /* per slot: the score tile (and the backward's dP tile); the query tile,
+   * the output (backward: dQ) accumulator (and dO); row statistics, some
+   * kept in double */
+  w.slot = rt_attn_up_((bwd ? 2 : 1) * w.bq * w.kb + (bwd ? 3 : 2) * w.bq * w.ld + 4 * w.bq, 16);
+  w.total = w.slot0 + w.slots * w.slot;
+  return w;
+}
+
+#define RT_ATTN_KERNELS(T, S)                                                  \
+  void rt_flash_attention_##S(T *o, T *lse, T *ws, const T *q, const T *k,     \
+                              const T *v, int64_t B, int64_t Tq, int64_t Tk,  \
+                              int64_t H, int64_t Hkv, int64_t D, int causal,  \
+                              double scale, int64_t block, int64_t threads);  \
+  void rt_flash_attention_bwd_##S(T *dq, T *dk, T *dv, T *ws, const T *dout,  \
+                                  const T *q, const T *k, const T *v,         \
+                                  const T *o, const T *lse, int64_t B,        \
+                                  int64_t Tq, int64_t Tk, int64_t H,          \
+                                  int64_t Hkv, int64_t D, int causal,         \
+                                  double scale, int64_t block,                \
+                                  int64_t threads);
 RT_ATTN_KERNELS(float, f32)
 RT_ATTN_KERNELS(double, f64)
 

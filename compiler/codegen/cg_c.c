@@ -314,20 +314,21 @@ static int emit_node(const Cg *c, int id) {
   }
   case IR_FLASH_ATTENTION:
   case IR_FLASH_ATTENTION_BWD: {
-    /* q [B,Tq,H,D], k [B,Tk,Hkv,D]; the backward's operands start at 1 */
+    /* q [B,Tq,H,D], k [B,Tk,Hkv,D]; the backward's operands start at 1;
+     * the workspace is the last input */
     int bwd = n->op == IR_FLASH_ATTENTION_BWD, i0 = bwd;
     const IrShape *qs = sh(c, in[i0]), *ks = sh(c, in[i0 + 1]);
     if (bwd)
       fprintf(o, "  rt_flash_attention_bwd_%s(F(%lld), F(%lld), F(%lld), F(%lld), F(%lld), "
-                 "F(%lld), F(%lld), F(%lld), F(%lld), ",
-              S, F(id), F(in[6]), F(in[7]), F(in[0]), F(in[1]), F(in[2]), F(in[3]), F(in[4]),
-              F(in[5]));
+                 "F(%lld), F(%lld), F(%lld), F(%lld), F(%lld), ",
+              S, F(id), F(in[6]), F(in[7]), F(in[8]), F(in[0]), F(in[1]), F(in[2]), F(in[3]),
+              F(in[4]), F(in[5]));
     else
-      fprintf(o, "  rt_flash_attention_%s(F(%lld), F(%lld), F(%lld), F(%lld), F(%lld), ", S,
-              F(id), F(in[3]), F(in[0]), F(in[1]), F(in[2]));
-    fprintf(o, "%lld, %lld, %lld, %lld, %lld, %lld, %d, %s, %lld);\n", LL(qs->d[0]),
+      fprintf(o, "  rt_flash_attention_%s(F(%lld), F(%lld), F(%lld), F(%lld), F(%lld), F(%lld), ",
+              S, F(id), F(in[3]), F(in[4]), F(in[0]), F(in[1]), F(in[2]));
+    fprintf(o, "%lld, %lld, %lld, %lld, %lld, %lld, %d, %s, %lld, %lld);\n", LL(qs->d[0]),
             LL(qs->d[1]), LL(ks->d[1]), LL(qs->d[2]), LL(ks->d[2]), LL(qs->d[3]),
-            n->ia[0] != 0, dbl(n->fa[0], d1, sizeof d1), LL(n->ia[1]));
+            n->ia[0] != 0, dbl(n->fa[0], d1, sizeof d1), LL(n->ia[1]), LL(n->ia[2]));
     break;
   }
   case IR_SCRATCH:

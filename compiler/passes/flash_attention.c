@@ -6,17 +6,20 @@
  * subgraph
  *   out = permute(matmul(softmax([causal_mask](scale(matmul(
  *           permute(q), [expand](permute(k)))^T))), [expand](permute(v))))
- * and replace it by ONE node, FLASH_ATTENTION(q, k, v, lse), that reads q,
+ * and replace it by ONE node, FLASH_ATTENTION(q, k, v, lse, ws), that reads q,
  * k and v in their [B, T, heads, D] layout and writes `out`'s [B, T, H, D]
  * directly: no permutes, no expanded kv heads, and no [B, H, T, T] scores
  * or probabilities, in the forward or (autodiff.c, FLASH_ATTENTION_BWD) in
  * the backward. The only thing saved for the backward besides q, k, v and
- * out is each row's log-sum-exp, a [B, H, T] scratch the kernel fills.
+ * out is each row's log-sum-exp, a [B, H, T] scratch the kernel fills. The
+ * kernel's tiles live in a planned workspace (ws, a scratch sized by
+ * rt_attn_ws_layout for `threads` threads), never on a thread's stack.
  *
  * The rewrite is in place: the final permute's node becomes the fused node
- * (so its id, name and readers stay) and the q permute's node, which comes
- * earlier, becomes the log-sum-exp scratch; the rest of the group is marked
- * dead. Node ids thus stay in dependency order. A group whose shape is not
+ * (so its id, name and readers stay), the q permute's node, which comes
+ * earlier, becomes the log-sum-exp scratch and the k permute's the
+ * workspace; the rest of the group is marked dead. Node ids thus stay in
+ * dependency order. A group whose shape is not
  * exactly the composite's (another pass changed it, or something outside
  * reads the scores or probabilities) is left unfused with a warning at the
  * attention's span; the result is the same either way.
@@ -25,12 +28,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../pass.h"
-#include "../../runtime/kernels.h" /* RT_ATTN_MAXBLK: the kernel's tile limit */
+#include "../../runtime/kernels.h" /* the kernel's limits and workspace layout */
 
 typedef struct Att {
   int q, k, v;   /* the composite's inputs, [B, T, heads, D] */
   int out;       /* its final permute: becomes the fused node */
   int slot;      /* the q permute: becomes the log-sum-exp scratch */
+  int wslot;     /* the k permute: becomes the workspace */
   int causal;
   double scale;
   int dead[10];  /* the other nodes of the composite */
@@ -60,8 +64,10 @@ static int interior(const IrGraph *g, const int *users, int id, int grp, IrOp op
   return 1;
 }
 
-/* permute(x) or expand(permute(x)) along heads: x, and the repeats. */
-static int kv_input(const IrGraph *g, const int *users, int id, int grp, Att *a, int64_t *reps) {
+/* permute(x) or expand(permute(x)) along heads: x, the repeats and the
+ * permute's id. */
+static int kv_input(const IrGraph *g, const int *users, int id, int grp, Att *a, int64_t *reps,
+                    int *perm) {
   *reps = 1;
   if (in_group(g, id, grp) && g->nodes[id].op == IR_EXPAND) {
     const IrNode *e = &g->nodes[id];
@@ -70,6 +76,7 @@ static int kv_input(const IrGraph *g, const int *users, int id, int grp, Att *a,
     id = e->in[0];
   }
   if (!interior(g, users, id, grp, IR_PERMUTE, a) || !is_swap12(&g->nodes[id])) return -1;
+  *perm = id;
   return g->nodes[id].in[0];
 }
 
@@ -110,9 +117,12 @@ static int match(const IrGraph *g, const int *users, int out, Att *a) {
   a->slot = qq;
   a->q = g->nodes[qq].in[0];
   int64_t rk, rv;
-  a->k = kv_input(g, users, sm->in[1], grp, a, &rk);
-  a->v = a->k < 0 ? -1 : kv_input(g, users, cm->in[1], grp, a, &rv);
+  int vperm;
+  a->k = kv_input(g, users, sm->in[1], grp, a, &rk, &a->wslot);
+  a->v = a->k < 0 ? -1 : kv_input(g, users, cm->in[1], grp, a, &rv, &vperm);
   if (a->v < 0 || rk != rv) return 0;
+  for (int i = 0; i < a->ndead; i++) /* the k permute is kept: it becomes the workspace */
+    if (a->dead[i] == a->wslot) a->dead[i] = a->dead[--a->ndead];
   const IrNode *qn = &g->nodes[a->q], *kn = &g->nodes[a->k], *vn = &g->nodes[a->v];
   if (qn->shape.rank != 4 || kn->shape.rank != 4 || kn->shape.d[2] * rk != qn->shape.d[2] ||
       !is_fp(qn->dtype) || kn->dtype != qn->dtype || vn->dtype != qn->dtype ||
@@ -121,45 +131,59 @@ static int match(const IrGraph *g, const int *users, int out, Att *a) {
   return 1;
 }
 
-/* The rewrite (see the file comment). Returns 0, or -1 after an error. */
-static int fuse(IrGraph *g, Diag *d, const Att *a, int64_t block) {
-  IrNode *s = &g->nodes[a->slot];
-  const IrShape qs = g->nodes[a->q].shape;
-  const char *name = g->nodes[a->out].name;
+/* Node id becomes a SCRATCH of `shape`, named like `out` with its last
+ * part replaced ("h.0.attn.attention.out" -> "h.0.attn.attention.lse"). */
+static int make_scratch(IrGraph *g, Diag *d, int id, IrShape shape, IrDtype t, int out,
+                        const char *part) {
+  IrNode *s = &g->nodes[id];
+  const char *name = g->nodes[out].name;
   s->op = IR_SCRATCH;
   s->nin = 0;
-  s->shape = (IrShape){3, {qs.d[0], qs.d[2], qs.d[1]}};
-  s->dtype = g->nodes[a->q].dtype;
+  s->shape = shape;
+  s->dtype = t;
   for (int i = 0; i < IR_MAXRANK; i++) s->perm[i] = i;
-  if (name) { /* "h.0.attn.attention.out" -> "h.0.attn.attention.lse" */
+  if (name) {
     const char *dot = strrchr(name, '.');
-    size_t len = dot ? (size_t)(dot - name) + 1 : 0;
-    char *buf = malloc(len + 4);
+    size_t len = dot ? (size_t)(dot - name) + 1 : 0, plen = strlen(part) + 1;
+    char *buf = malloc(len + plen);
     if (!buf) return -1;
     memcpy(buf, name, len);
-    memcpy(buf + len, "lse", 4);
+    memcpy(buf + len, part, plen);
     s->name = ir_strdup(g, buf);
     free(buf);
   }
-  if (ir_infer(g, d, a->slot) < 0) return -1;
+  return ir_infer(g, d, id);
+}
+
+/* The rewrite (see the file comment). Returns 0, or -1 after an error. */
+static int fuse(IrGraph *g, Diag *d, const Att *a, int64_t block, int64_t threads) {
+  const IrShape qs = g->nodes[a->q].shape, ks = g->nodes[a->k].shape;
+  const IrDtype t = g->nodes[a->q].dtype;
+  const rt_attn_ws w =
+      rt_attn_ws_layout(qs.d[0], qs.d[1], ks.d[1], ks.d[2], qs.d[3], block, threads, 0);
+  if (make_scratch(g, d, a->slot, (IrShape){3, {qs.d[0], qs.d[2], qs.d[1]}}, t, a->out, "lse") < 0 ||
+      make_scratch(g, d, a->wslot, (IrShape){1, {w.total}}, t, a->out, "ws") < 0)
+    return -1;
   for (int i = 0; i < a->ndead; i++) ir_kill(g, a->dead[i]);
   IrNode *o = &g->nodes[a->out];
   o->op = IR_FLASH_ATTENTION;
-  o->nin = 4;
+  o->nin = 5;
   o->in[0] = a->q;
   o->in[1] = a->k;
   o->in[2] = a->v;
   o->in[3] = a->slot;
+  o->in[4] = a->wslot;
   memset(o->ia, 0, sizeof o->ia);
   o->ia[0] = a->causal;
   o->ia[1] = block;
+  o->ia[2] = threads;
   o->fa[0] = a->scale;
   for (int i = 0; i < IR_MAXRANK; i++) o->perm[i] = i;
   return ir_infer(g, d, a->out);
 }
 
 /* Fuses every attention group it recognizes; returns how many, or -1. */
-static int fuse_all(IrGraph *g, Diag *d, int64_t block, Span where) {
+static int fuse_all(IrGraph *g, Diag *d, int64_t block, int64_t threads, Span where) {
   int *users = calloc((size_t)g->n + 1, sizeof(int));
   if (!users) return -1;
   for (int i = 0; i < g->n; i++) {
@@ -190,7 +214,7 @@ static int fuse_all(IrGraph *g, Diag *d, int64_t block, Span where) {
               nsink != 1 ? "its nodes are not the attention composite's" : a.why);
       continue;
     }
-    if (fuse(g, d, &a, block) < 0) rc = -1;
+    if (fuse(g, d, &a, block, threads) < 0) rc = -1;
     else fused++;
   }
   free(users);
@@ -200,20 +224,28 @@ static int fuse_all(IrGraph *g, Diag *d, int64_t block, Span where) {
 }
 
 static int run(IrGraph *g, const PassArgs *a, Diag *d) {
-  int64_t block = pass_int(a, "block");
+  int64_t block = pass_int(a, "block"), threads = pass_int(a, "threads");
   if (block < 1 || block > RT_ATTN_MAXBLK) {
     diag_at(d, DIAG_ERROR, pass_span(a),
-            "flash_attention: block must be between 1 and %d (each thread keeps two block x "
-            "block tiles on its stack), not %lld",
-            RT_ATTN_MAXBLK, (long long)block);
+            "flash_attention: block must be between 1 and %d, not %lld", RT_ATTN_MAXBLK,
+            (long long)block);
     return -1;
   }
-  return fuse_all(g, d, block, pass_span(a)) < 0 ? -1 : 0;
+  if (threads < 1 || threads > RT_ATTN_MAXTHREADS) {
+    diag_at(d, DIAG_ERROR, pass_span(a),
+            "flash_attention: threads must be between 1 and %d, not %lld", RT_ATTN_MAXTHREADS,
+            (long long)threads);
+    return -1;
+  }
+  return fuse_all(g, d, block, threads, pass_span(a)) < 0 ? -1 : 0;
 }
 
 static const PassParam params[] = {
-    {"block", PP_INT, "64",
-     "tile edge: queries and keys per tile (1..128); each thread keeps two block x block tiles", NULL},
+    {"block", PP_INT, "64", "tile edge: queries and keys per tile (1..128)", NULL},
+    {"threads", PP_INT, "8",
+     "threads that get their own tiles in the planned workspace (1..1024); a trainer run with "
+     "more threads runs attention on this many",
+     NULL},
     {0}};
 
 const Pass pass_flash_attention = {
@@ -222,7 +254,8 @@ const Pass pass_flash_attention = {
            "causal mask, softmax, context) with one fused node: a tiled, online-softmax kernel "
            "that reads q, k, v in their [B, T, heads, D] layout, and a FlashAttention-2 backward "
            "that recomputes the probabilities from each row's saved log-sum-exp. No T x T "
-           "matrix is kept in memory; the loss is the same up to rounding.",
+           "matrix is kept in memory, and the tiles live in a planned workspace; the loss is "
+           "the same up to rounding.",
     .params = params,
     .stage = IR_PHASE_FWD,
     .run = run,

@@ -3,33 +3,51 @@
  * v in their [B, T, heads, head_dim] layout, so no permute, no expanded kv
  * heads and no [T, T] scores or probabilities ever exist.
  *
- * The idea: a query block's softmax needs only its running max m and sum l;
- * each key block rescales what is already accumulated by exp(m_old - m_new)
+ * The idea: a query tile's softmax needs only its running max m and sum l;
+ * each key tile rescales what is already accumulated by exp(m_old - m_new)
  * [Milakov & Gimelshein 2018; Dao 2023]. The forward keeps each row's
  * log-sum-exp (m + log l), so the backward recomputes P = exp(S - lse)
  * tile by tile instead of storing it.
  *
- * Tiles: a query block of `block` rows by a key block of `block` keys, on
- * the stack (block <= RT_ATTN_MAXBLK). The products on a tile (S = Q K^T,
- * O += P V, and the backward's four) are small BLAS calls with the rows'
- * stride H*D (or Hkv*D) as leading dimension: at head_dim 64 and block 64
- * they ran 3-4x faster than the same template with `omp simd` loops
- * (bench/kernels/bench_attention.c).
+ * Speed: K (and in the backward V) is packed once per call into transposed
+ * tiles, keys along the vector lanes, so S = Q K^T and dP = dO V^T stream
+ * contiguous tiles; the other four products read rows of q, k, dout and the
+ * result in place along the head dimension. All six run in register-blocked
+ * micro-kernels (attention_tile.h) written with GCC vector types: AVX-512,
+ * AVX2 or SSE2 by the build's -march (compile-time dispatch). Small BLAS
+ * calls per tile, the earlier design, paid a call and a pack per product
+ * and read K/V rows at a stride of whole token rows (~40 GFLOP/s at T=1024).
  *
- * Threads and determinism: the forward's tasks are (batch, head, query
- * block), independent, each written by one thread. The backward's tasks
- * are (batch, kv head): one task owns that kv head's dK and dV rows and the
- * dQ rows of the query heads it serves, and accumulates over heads, query
- * blocks and key blocks in one fixed order; so no result depends on the
- * thread count, and there are no atomics. Causal tiles wholly above the
- * diagonal are never visited. */
-#include "gemm.h"
+ * Memory: every tile lives in the planned workspace (the SCRATCH input ws,
+ * rt_attn_ws_layout in kernels.h): the packed tiles, the backward's partial
+ * sums and one slot per thread, so a small thread stack is enough.
+ *
+ * Threads and determinism: forward tasks are (batch, head, query tile),
+ * each written by one thread. Backward tasks are (batch, kv head, chunk of
+ * query tiles): a task owns the dq rows of its chunk for the query heads of
+ * its kv head, and sums its dk, dv contributions over heads, query tiles
+ * and key tiles in one fixed order into dk, dv (chunk 0) or a partial copy
+ * of its own; the partials are added in chunk order at the end. The number
+ * of chunks comes from the sizes and the planned `threads`, never from the
+ * threads running, so no result depends on the thread count, and there are
+ * no atomics. Causal tiles wholly above the diagonal are never visited. */
+#include <omp.h>
 #include "kern.h"
 
-/* the tile edge actually used */
-static inline int64_t attn_block(int64_t block) {
-  return block < 1 ? 1 : block > RT_ATTN_MAXBLK ? RT_ATTN_MAXBLK : block;
-}
+/* a*b + c in the micro-kernels as one FMA (ISO C mode turns contraction
+ * off; every product here is an accumulation) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+/* vector width of the micro-kernels, bytes: the build target's widest */
+#if defined(__AVX512F__)
+#define ATT_VB 64
+#elif defined(__AVX__)
+#define ATT_VB 32
+#else
+#define ATT_VB 16
+#endif
 
 #define KERN_TMPL "attention_tmpl.h"
 #include "instantiate.h"

@@ -11,7 +11,8 @@
 # measured: equal in all 9 printed digits); float64 builds give the same
 # losses at steps 1 and 3 (after two updates: the backward counts) to 1e-12; `ftc plan` peak_bytes smaller with the pass and
 # equal to the fused trainer's measured arena; 1 and 2 threads give
-# identical losses; sampling runs. Then the pass's argument checks and its
+# identical losses; sampling runs; block 128 in float64 trains with a
+# 256 KiB thread stack. Then the pass's argument checks and its
 # warning on a model without attention. One line per check; ends
 # "N passed, N failed".
 : "${FTC:?}" "${BUILD:?}" "${SRC:?}"
@@ -79,6 +80,17 @@ fa_model() { # name (fa_gpt2 | fa_llama), the passes-block line, seq
 fa_model fa_gpt2 "flash_attention" 80
 fa_model fa_llama "flash_attention(block: 16)" 56
 
+# -- flash_attention's tiles live in the planned workspace, not on the stack:
+# the largest block in float64 trains with a 256 KiB worker stack (the tiles
+# of the kernel before the workspace needed 2 x 128^2 doubles there)
+{ cat "$SRC/tests/passes/fa_gpt2.ft"; printf 'passes {\n  flash_attention(block: 128)\n}\n'; } \
+  > "$W/fa_stack.ft"
+"$FTC" build "$W/fa_stack.ft" --dtype f64 -o "$W/fa_stack" > "$W/fa_stack.build" 2>&1 &&
+  OMP_STACKSIZE=256K "$W/fa_stack" --out "$W/fa_stack.run" --steps 2 --threads 2 --quiet \
+    > "$W/fa_stack.log" 2>&1
+check "flash_attention(block: 128), float64, trains with OMP_STACKSIZE=256K (exit $?)" \
+  [ "$(grep -c '"loss"' "$W/fa_stack.run/metrics.jsonl" 2> /dev/null)" = 2 ]
+
 # -- flash_attention: arguments and what it leaves alone ------------------------
 for b in 0 129; do
   { cat "$SRC/tests/passes/fa_gpt2.ft"; printf 'passes {\n  flash_attention(block: %s)\n}\n' "$b"; } \
@@ -87,6 +99,11 @@ for b in 0 129; do
   check "flash_attention(block: $b) is refused at its span (exit $rc)" [ $rc = 1 ] && \
     grep -q "block$b.ft:[0-9]*:[0-9]*: error: flash_attention: block must be between 1 and 128" "$W/block$b.err"
 done
+{ cat "$SRC/tests/passes/fa_gpt2.ft"; printf 'passes {\n  flash_attention(threads: 0)\n}\n'; } \
+  > "$W/threads0.ft"
+"$FTC" build "$W/threads0.ft" -o "$W/x" > /dev/null 2> "$W/threads0.err"; rc=$?
+check "flash_attention(threads: 0) is refused at its span (exit $rc)" [ $rc = 1 ] && \
+  grep -q "threads0.ft:[0-9]*:[0-9]*: error: flash_attention: threads must be between 1 and 1024" "$W/threads0.err"
 { cat "$SRC/tests/passes/flat.ft"; printf 'passes {\n  flash_attention\n}\n'; } > "$W/noattn.ft"
 "$FTC" build "$W/noattn.ft" -o "$W/noattn" > /dev/null 2> "$W/noattn.err"; rc=$?
 check "a model without attention builds with the pass (exit $rc) and is warned" [ $rc = 0 ] && \
@@ -95,9 +112,9 @@ check "a model without attention builds with the pass (exit $rc) and is warned" 
 check "ftc graph shows the fused nodes and no softmax" \
   grep -q 'flash_attention_bwd' "$W/fa.dot" && ! grep -q 'softmax' "$W/fa.dot"
 "$FTC" passes > "$W/passes.txt"
-check "ftc passes: flash_attention implemented, with its block parameter" \
+check "ftc passes: flash_attention implemented, with its block and threads parameters" \
   grep -q '^flash_attention  \[before autodiff, implemented\]' "$W/passes.txt" && \
-  grep -q 'param block: int = 64' "$W/passes.txt"
+  grep -q 'param block: int = 64' "$W/passes.txt" && grep -q 'param threads: int = 8' "$W/passes.txt"
 
 echo "passes: $pass passed, $fail failed"
 [ "$fail" = 0 ] && rm -rf "$W"

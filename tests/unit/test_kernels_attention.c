@@ -9,26 +9,38 @@
  *    pins the grouped-query head mapping to the composite's;
  *  - the backward (dq, dk, dv) against central finite differences of
  *    L = sum(dout * forward) in float64, then f32 against the same;
- *  - 1 and 2 threads give bitwise the same forward and backward (as in
- *    test_kernels: more threads than this machine's cores only oversubscribe). */
+ *  - 1, 2 and 3 threads give bitwise the same forward and backward (as in
+ *    test_kernels: more threads than this machine's cores only
+ *    oversubscribe), also when the backward splits query tiles into chunks
+ *    with partial dk/dv sums (planned `threads` > batch x kv heads);
+ *  - the workspace is all the kernels need: it starts as NaN (nothing may
+ *    be read before it is written) and the test runs with a 256 KiB thread
+ *    stack (setenv OMP_STACKSIZE before the first parallel region).
+ * Every case runs with the micro-kernels of this build's vector width; the
+ * Makefile also builds this test as test_kernels_attention_avx2 and _sse2
+ * (-mno-avx512f, -mno-avx), so every width is tested on any x86 machine. */
 #include "test_kernels_util.h"
 
 typedef struct Case {
   int64_t B, Tq, Tk, H, Hkv, D;
   int causal;
   int64_t block;
+  int64_t threads; /* the plan's thread slots (the pass's `threads`) */
 } Case;
 
 static const Case cases[] = {
-    {2, 5, 5, 2, 2, 4, 1, 2},      /* T = 2 blocks + 1 */
-    {1, 70, 70, 4, 2, 8, 1, 16},   /* grouped-query, several blocks */
-    {2, 7, 7, 3, 1, 5, 0, 3},      /* multi-query, not causal */
-    {1, 3, 9, 2, 2, 4, 1, 4},      /* Tq < Tk: query i sees keys <= i + 6 */
-    {1, 4, 6, 2, 1, 3, 0, 64},     /* block larger than T */
-    {1, 33, 33, 1, 1, 16, 1, 1},   /* block 1 */
-    {1, 20, 20, 2, 2, 4, 1, 1000}, /* block clamped to RT_ATTN_MAXBLK */
-    {2, 130, 130, 2, 2, 64, 1, 64},/* GPT-2's head_dim, a partial last block */
-    {1, 9, 9, 4, 4, 6, 0, 4},
+    {2, 5, 5, 2, 2, 4, 1, 2, 0},      /* T = 2 blocks + 1 */
+    {1, 70, 70, 4, 2, 8, 1, 16, 0},   /* grouped-query, several blocks */
+    {2, 7, 7, 3, 1, 5, 0, 3, 0},      /* multi-query, not causal */
+    {1, 3, 9, 2, 2, 4, 1, 4, 0},      /* Tq < Tk: query i sees keys <= i + 6 */
+    {1, 4, 6, 2, 1, 3, 0, 64, 0},     /* block larger than T */
+    {1, 33, 33, 1, 1, 16, 1, 1, 0},   /* block 1 */
+    {1, 20, 20, 2, 2, 4, 1, 1000, 0}, /* block clamped to RT_ATTN_MAXBLK */
+    {2, 130, 130, 2, 2, 64, 1, 64, 0},/* GPT-2's head_dim, a partial last block */
+    {1, 9, 9, 4, 4, 6, 0, 4, 0},
+    {1, 37, 37, 4, 1, 16, 1, 8, 4},  /* multi-query, 4 backward chunks */
+    {2, 22, 30, 4, 2, 8, 1, 4, 8},   /* Tq < Tk, 4 chunks of unequal tiles */
+    {1, 20, 20, 2, 2, 84, 0, 8, 3},  /* head dim 84: vectors and a scalar tail */
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
@@ -36,6 +48,37 @@ static int64_t nq(const Case *c) { return c->B * c->Tq * c->H * c->D; }
 static int64_t nk(const Case *c) { return c->B * c->Tk * c->Hkv * c->D; }
 static int64_t nl(const Case *c) { return c->B * c->H * c->Tq; }
 static double scale_of(const Case *c) { return 1.0 / sqrt((double)c->D); }
+static int64_t threads_of(const Case *c) { return c->threads ? c->threads : 2; }
+
+/* A workspace of the planned size, NaN throughout (nothing may be read
+ * before the kernel writes it). One per direction, kept across calls
+ * (finite differences call the forward thousands of times). */
+static void *ws_buf[2];
+static size_t ws_cap[2];
+static void *ws_of(const Case *c, int bwd, size_t esize) {
+  const rt_attn_ws w =
+      rt_attn_ws_layout(c->B, c->Tq, c->Tk, c->Hkv, c->D, c->block, threads_of(c), bwd);
+  const size_t bytes = (size_t)w.total * esize;
+  if (bytes > ws_cap[bwd]) {
+    free(ws_buf[bwd]);
+    ws_buf[bwd] = malloc(bytes);
+    ws_cap[bwd] = bytes;
+    if (!ws_buf[bwd]) exit(3);
+  }
+  for (int64_t i = 0; i < w.total; i++)
+    if (esize == sizeof(double)) ((double *)ws_buf[bwd])[i] = NAN;
+    else ((float *)ws_buf[bwd])[i] = NAN;
+  return ws_buf[bwd];
+}
+
+#define FWD(S, T, c, o, l, q, k, v)                                                              \
+  rt_flash_attention_##S(o, l, ws_of(c, 0, sizeof(T)), q, k, v, (c)->B, (c)->Tq, (c)->Tk,      \
+                         (c)->H, (c)->Hkv, (c)->D, (c)->causal, scale_of(c), (c)->block,         \
+                         threads_of(c))
+#define BWD(S, T, c, dq, dk, dv, dout, q, k, v, o, l)                                            \
+  rt_flash_attention_bwd_##S(dq, dk, dv, ws_of(c, 1, sizeof(T)), dout, q, k, v, o, l, (c)->B,  \
+                             (c)->Tq, (c)->Tk, (c)->H, (c)->Hkv, (c)->D, (c)->causal,          \
+                             scale_of(c), (c)->block, threads_of(c))
 
 /* o and lse straight from the definition, in double */
 static void ref_fwd(const Case *c, const double *q, const double *k, const double *v, double *o,
@@ -77,13 +120,11 @@ static void t_forward(void) {
     double *ro = ALLOC(double, nq(c)), *rl = ALLOC(double, nl(c));
     ref_fwd(c, q, k, v, ro, rl);
     double *o = ALLOC(double, nq(c)), *l = ALLOC(double, nl(c));
-    rt_flash_attention_f64(o, l, q, k, v, c->B, c->Tq, c->Tk, c->H, c->Hkv, c->D, c->causal,
-                           scale_of(c), c->block);
+    FWD(f64, double, c, o, l, q, k, v);
     CMP64("flash_attention out", ro, o, nq(c), 1e-12, 1e-10);
     CMP64("flash_attention lse", rl, l, nl(c), 1e-12, 1e-12);
     float *of = ALLOC(float, nq(c)), *lf = ALLOC(float, nl(c));
-    rt_flash_attention_f32(of, lf, f32of(q, nq(c)), f32of(k, nk(c)), f32of(v, nk(c)), c->B,
-                           c->Tq, c->Tk, c->H, c->Hkv, c->D, c->causal, scale_of(c), c->block);
+    FWD(f32, float, c, of, lf, f32of(q, nq(c)), f32of(k, nk(c)), f32of(v, nk(c)));
     CMP32("flash_attention out", ro, of, nq(c), 2e-6, 2e-5);
     CMP32("flash_attention lse", rl, lf, nl(c), 2e-6, 2e-6);
     t_free_all();
@@ -121,8 +162,7 @@ static void t_composite(void) {
     double *q = rnd(nq(c), -2, 2), *k = rnd(nk(c), -2, 2), *v = rnd(nk(c), -1, 1);
     double *ro = ALLOC(double, nq(c)), *o = ALLOC(double, nq(c)), *l = ALLOC(double, nl(c));
     composite(c, q, k, v, ro);
-    rt_flash_attention_f64(o, l, q, k, v, c->B, c->Tq, c->Tk, c->H, c->Hkv, c->D, c->causal,
-                           scale_of(c), c->block);
+    FWD(f64, double, c, o, l, q, k, v);
     CMP64("flash_attention vs composite", ro, o, nq(c), 1e-12, 1e-10);
     t_free_all();
   }
@@ -131,8 +171,7 @@ static void t_composite(void) {
 /* L = sum(dout * o(q, k, v)) */
 static double loss_of(const Case *c, const double *q, const double *k, const double *v,
                       const double *dout, double *o, double *l) {
-  rt_flash_attention_f64(o, l, q, k, v, c->B, c->Tq, c->Tk, c->H, c->Hkv, c->D, c->causal,
-                         scale_of(c), c->block);
+  FWD(f64, double, c, o, l, q, k, v);
   double s = 0;
   for (int64_t i = 0; i < nq(c); i++) s += dout[i] * o[i];
   return s;
@@ -170,19 +209,17 @@ static void t_backward(void) {
     double *dq = ALLOC(double, nq(c)), *dk = ALLOC(double, nk(c)), *dv = ALLOC(double, nk(c));
     /* garbage in the outputs: the kernel must overwrite, not accumulate */
     for (int64_t i = 0; i < nk(c); i++) dk[i] = dv[i] = 7.0;
-    rt_flash_attention_bwd_f64(dq, dk, dv, dout, q, k, v, o, l, c->B, c->Tq, c->Tk, c->H,
-                               c->Hkv, c->D, c->causal, scale_of(c), c->block);
+    BWD(f64, double, c, dq, dk, dv, dout, q, k, v, o, l);
     CMP64("flash_attention_bwd dq", fq, dq, nq(c), 1e-7, 1e-6);
     CMP64("flash_attention_bwd dk", fk, dk, nk(c), 1e-7, 1e-6);
     CMP64("flash_attention_bwd dv", fv, dv, nk(c), 1e-7, 1e-6);
     /* f32: its own forward's o and lse, held to the f64 finite differences */
     float *qf = f32of(q, nq(c)), *kf = f32of(k, nk(c)), *vf = f32of(v, nk(c));
     float *df = f32of(dout, nq(c)), *of = ALLOC(float, nq(c)), *lf = ALLOC(float, nl(c));
-    rt_flash_attention_f32(of, lf, qf, kf, vf, c->B, c->Tq, c->Tk, c->H, c->Hkv, c->D, c->causal,
-                           scale_of(c), c->block);
+    FWD(f32, float, c, of, lf, qf, kf, vf);
     float *dqf = ALLOC(float, nq(c)), *dkf = ALLOC(float, nk(c)), *dvf = ALLOC(float, nk(c));
-    rt_flash_attention_bwd_f32(dqf, dkf, dvf, df, qf, kf, vf, of, lf, c->B, c->Tq, c->Tk, c->H,
-                               c->Hkv, c->D, c->causal, scale_of(c), c->block);
+    for (int64_t i = 0; i < nk(c); i++) dkf[i] = dvf[i] = 7.0f;
+    BWD(f32, float, c, dqf, dkf, dvf, df, qf, kf, vf, of, lf);
     CMP32("flash_attention_bwd dq", fq, dqf, nq(c), 2e-4, 2e-4);
     CMP32("flash_attention_bwd dk", fk, dkf, nk(c), 2e-4, 2e-4);
     CMP32("flash_attention_bwd dv", fv, dvf, nk(c), 2e-4, 2e-4);
@@ -190,40 +227,48 @@ static void t_backward(void) {
   }
 }
 
-/* the same bits whatever the thread count */
+/* the same bits whatever the thread count (and the planned slots: a
+ * kernel planned for 8 threads may run on 1, 2 or 3) */
 static void t_threads(void) {
-  static const Case dc[] = {{2, 70, 70, 4, 2, 16, 1, 16}, {3, 45, 45, 2, 2, 32, 0, 8},
-                            {1, 200, 200, 4, 1, 64, 1, 64}};
+  /* big enough for a team (attn_threads: >= 64 RT_PAR_MIN multiply-adds) */
+  static const Case dc[] = {{2, 140, 140, 4, 2, 16, 1, 16, 8},
+                            {3, 90, 90, 2, 2, 32, 0, 8, 2},
+                            {1, 200, 200, 4, 1, 64, 1, 64, 8},
+                            {1, 300, 300, 2, 2, 64, 1, 32, 3}};
   for (size_t t = 0; t < sizeof dc / sizeof dc[0]; t++) {
     const Case *c = &dc[t];
     ctx("threads, case %zu", t);
     float *q = f32of(rnd(nq(c), -2, 2), nq(c)), *k = f32of(rnd(nk(c), -2, 2), nk(c));
     float *v = f32of(rnd(nk(c), -1, 1), nk(c)), *dout = f32of(rnd(nq(c), -1, 1), nq(c));
-    float *o[2], *l[2], *dq[2], *dk[2], *dv[2];
-    for (int n = 0; n < 2; n++) {
+    float *o[3], *l[3], *dq[3], *dk[3], *dv[3];
+    for (int n = 0; n < 3; n++) {
       o[n] = ALLOC(float, nq(c));
       l[n] = ALLOC(float, nl(c));
       dq[n] = ALLOC(float, nq(c));
       dk[n] = ALLOC(float, nk(c));
       dv[n] = ALLOC(float, nk(c));
       rt_set_threads(n + 1);
-      rt_flash_attention_f32(o[n], l[n], q, k, v, c->B, c->Tq, c->Tk, c->H, c->Hkv, c->D,
-                             c->causal, scale_of(c), c->block);
-      rt_flash_attention_bwd_f32(dq[n], dk[n], dv[n], dout, q, k, v, o[n], l[n], c->B, c->Tq,
-                                 c->Tk, c->H, c->Hkv, c->D, c->causal, scale_of(c), c->block);
+      FWD(f32, float, c, o[n], l[n], q, k, v);
+      BWD(f32, float, c, dq[n], dk[n], dv[n], dout, q, k, v, o[n], l[n]);
     }
     rt_set_threads(0);
     const size_t bq = (size_t)nq(c) * sizeof(float), bk = (size_t)nk(c) * sizeof(float);
-    same_bits("flash_attention out, 1 vs 2 threads", o[0], o[1], bq);
-    same_bits("flash_attention lse, 1 vs 2 threads", l[0], l[1], (size_t)nl(c) * sizeof(float));
-    same_bits("flash_attention_bwd dq, 1 vs 2 threads", dq[0], dq[1], bq);
-    same_bits("flash_attention_bwd dk, 1 vs 2 threads", dk[0], dk[1], bk);
-    same_bits("flash_attention_bwd dv, 1 vs 2 threads", dv[0], dv[1], bk);
+    for (int n = 1; n < 3; n++) {
+      ctx("threads, case %zu: 1 vs %d threads", t, n + 1);
+      same_bits("flash_attention out", o[0], o[n], bq);
+      same_bits("flash_attention lse", l[0], l[n], (size_t)nl(c) * sizeof(float));
+      same_bits("flash_attention_bwd dq", dq[0], dq[n], bq);
+      same_bits("flash_attention_bwd dk", dk[0], dk[n], bk);
+      same_bits("flash_attention_bwd dv", dv[0], dv[n], bk);
+    }
     t_free_all();
   }
 }
 
 int main(void) {
+  /* tiles live in the workspace, not on the stack: a small stack is enough
+   * (read when the OpenMP runtime starts, i.e. before any kernel runs) */
+  setenv("OMP_STACKSIZE", "256K", 1);
   t_forward();
   t_composite();
   t_backward();
