@@ -117,7 +117,7 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
 }
 
 static int compile(const Args *a, DrvStop stop, Drv *d) {
-  DrvOpts o = {a->file, stop, a->dtype, a->verify, a->after};
+  DrvOpts o = {a->file, stop, a->dtype, a->verify, a->after, 0};
 #ifdef FTC_VERIFY_DEFAULT
   o.verify = 1;
 #endif

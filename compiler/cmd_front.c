@@ -14,6 +14,7 @@
 
 #include "ast.h"
 #include "cmd.h"
+#include "driver.h"
 
 /* The compiler's pass registry as signatures (compiler/pass.c). This weak
  * default lets the front-end link without it; lang's own table is used then. */
@@ -36,10 +37,14 @@ static int readable(const char *cmd, const char *path) {
 static void check_usage(FILE *out) {
   fprintf(out,
           "usage: ftc check [--max-errors N] [--plugin P.so]... FILE.ft\n\n"
-          "Parses FILE.ft and every file it uses, then checks names, arguments,\n"
-          "types of literal arguments, duplicate definitions, train settings and\n"
-          "passes (--plugin: also a pass plugin's). Diagnostics go to stderr as\n"
-          "FILE:LINE:COL: error: MESSAGE.\n\n"
+          "Parses FILE.ft and every file it uses, checks names, arguments, types,\n"
+          "duplicate definitions, train settings and passes (--plugin: also a pass\n"
+          "plugin's), then elaborates the model and runs the passes and the plan,\n"
+          "so anything `ftc plan` rejects is reported here with the same message.\n"
+          "Needs no data file. Warns about settings that are legal but almost\n"
+          "surely wrong and about named data or weights files that do not exist.\n"
+          "A library of models (no model, data or train) gets the name checks.\n"
+          "Diagnostics go to stderr as FILE:LINE:COL: error|warning: MESSAGE.\n\n"
           "exit codes: 0 valid, 1 errors reported, 2 usage error, 3 unreadable file\n");
 }
 
@@ -70,20 +75,14 @@ int cmd_check(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (!readable("check", path)) return EXIT_IO;
-  Diag *d = diag_new(stderr, max_errors);
-  AstCtx *c = d ? ast_ctx_new(d, NULL) : NULL;
-  if (!c) {
-    fprintf(stderr, "ftc check: out of memory\n");
-    diag_free(d);
-    return EXIT_IO;
-  }
-  AstNode *root = ast_load(c, path);
-  const AstSig *passes = ftc_pass_sigs();
-  ast_check(c, root, passes ? passes : ast_default_passes());
-  int errors = diag_errors(d);
-  ast_ctx_free(c);
-  diag_free(d);
-  return errors ? EXIT_INPUT : EXIT_OK;
+  /* the whole pipeline `ftc plan` runs, so check finds what plan rejects
+   * with the same diagnostic (driver.c, DRV_CHECK) */
+  DrvOpts o = {.path = path, .stop = DRV_CHECK, .dtype_override = -1,
+               .max_errors = max_errors > 0 ? max_errors : 20};
+  Drv d;
+  int rc = drv_compile(&o, &d);
+  drv_free(&d);
+  return rc;
 }
 
 /* ---- ftc fmt ---------------------------------------------------------------- */

@@ -25,6 +25,18 @@ static const AstNode *passes_block(const AstNode *root) {
   return NULL;
 }
 
+/* A recipe (something to train) rather than a library of models? */
+static int is_recipe(const AstNode *root) {
+  for (int i = 0; root && i < root->nkids; i++) {
+    const AstNode *it = root->kids[i];
+    if (it && (it->kind == AST_DATA || it->kind == AST_TRAIN || it->kind == AST_PASSES ||
+               (it->kind == AST_LET && it->name &&
+                (!strcmp(it->name, "model") || !strcmp(it->name, "weights")))))
+      return 1;
+  }
+  return 0;
+}
+
 static int verify(const Drv *d, const DrvOpts *o, const char *after) {
   if (!o->verify) return 0;
   if (ir_verify(d->g, stderr) != 0) {
@@ -41,16 +53,20 @@ static int stop_at(const DrvOpts *o, const char *stage) {
 
 int drv_compile(const DrvOpts *o, Drv *d) {
   memset(d, 0, sizeof *d);
-  d->diag = diag_new(stderr, 20);
+  d->diag = diag_new(stderr, o->max_errors > 0 ? o->max_errors : 20);
   if (!d->diag) return EXIT_IO;
   d->ast = ast_ctx_new(d->diag, NULL);
   if (!d->ast) return EXIT_IO;
   d->root = ast_load(d->ast, o->path);
-  if (!d->root || diag_errors(d->diag) > 0) return d->root ? EXIT_INPUT : EXIT_IO;
+  if (!d->root) return EXIT_IO;
+  /* name checks run on a tree with syntax errors too (their ERROR nodes
+   * are skipped), so one run reports both kinds */
   if (ast_check(d->ast, d->root, ftc_pass_sigs()) > 0 || diag_errors(d->diag) > 0)
     return EXIT_INPUT;
+  if (o->stop == DRV_CHECK && !is_recipe(d->root)) return EXIT_OK; /* a module */
   d->g = elaborate(d->ast, d->root, d->diag, &d->r);
   if (!d->g || diag_errors(d->diag) > 0) return EXIT_INPUT;
+  el_lint_settings(d->root, &d->r, d->diag, o->stop == DRV_CHECK);
   if (!d->r.path) d->r.path = o->path;
   if (o->dtype_override >= 0) d->r.dtype = (IrDtype)o->dtype_override;
   if (verify(d, o, "elaboration") < 0) return EXIT_IO;

@@ -15,6 +15,9 @@ typedef enum {
   DRV_FORWARD,  /* stop after the forward passes (ftc graph) */
   DRV_BACKWARD, /* through autodiff, backward passes and dce */
   DRV_PLAN,     /* and the memory plan */
+  DRV_CHECK,    /* ftc check: the whole pipeline of DRV_PLAN for a recipe,
+                   names only for a library module (no model, data, train
+                   or passes), plus warnings for missing data/weights files */
 } DrvStop;
 
 typedef struct DrvOpts {
@@ -25,6 +28,7 @@ typedef struct DrvOpts {
   const char *after;      /* stop right after this pass or stage (ftc graph
                              --after): a pass of the recipe, fuse_lm_head_ce,
                              autodiff or dce; NULL = run `stop` through */
+  int max_errors;         /* errors collected before giving up; 0 = 20 */
 } DrvOpts;
 
 /* Everything a compile produced; drv_free releases all of it. */

@@ -25,6 +25,13 @@
  * reported at the .ft span. Returns NULL after reporting. */
 IrGraph *elaborate(AstCtx *c, AstNode *root, Diag *d, Recipe *out);
 
+/* Warnings for settings that are legal but almost surely wrong (warmup as
+ * long as the run, eval/save intervals longer than it, lr > 1 for an
+ * adaptive optimizer, ...), each at the recipe text that set the value;
+ * with `files`, also named data or weights files that do not exist
+ * (ftc check). compiler/elab/settings_lint.c */
+void el_lint_settings(const AstNode *root, const Recipe *r, Diag *d, int files);
+
 /* Reverse-mode autodiff: appends backward nodes; every trainable PARAM gets
  * one IR_ROLE_GRAD node (grad_of = the param). Returns 0 or -1. */
 int autodiff(IrGraph *g, Diag *d);

@@ -267,6 +267,8 @@ int rt_cmd_sample(const rt_model *m, const rt_opts *o);
 int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
 int rt_cmd_verify(const rt_model *m, const rt_opts *o);  /* verify.c */
 int rt_cmd_grads(const rt_model *m, const rt_opts *o);
+void rt_warn_settings(const rt_opts *o); /* settings_warn.c: flags can make a
+                                            recipe's settings unsound */
 /* Shared by train and eval: mean loss over the val batches. */
 double rt_eval_loss(rt_run *r);
 /* Loads the weights a command starts from: --init, else the recipe's file,

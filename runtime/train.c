@@ -299,6 +299,7 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o_in) {
            (long long)o->train.steps, a, o->data.path, (long long)r.data.ntrain,
            (long long)(r.data.n - r.data.ntrain), o->train.out_dir);
   }
+  rt_warn_settings(o);
   if (r.step >= o->train.steps) {
     if (!o->quiet)
       printf("already at step %lld of %lld; nothing to do\n", (long long)r.step,
