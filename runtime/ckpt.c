@@ -172,6 +172,11 @@ int rt_ckpt_save_meta(rt_run *r, const char *path, const char *const *extra, int
       n++;
     }
   char step[32], drng[32], dbat[32], seed[32], lr[32], steps[32], ntok[32], thr[16];
+  char skipped[32], lmean[32], lvar[32], ln[32];
+  snprintf(skipped, sizeof skipped, "%" PRId64, r->an.skipped);
+  snprintf(lmean, sizeof lmean, "%.17g", r->an.mean);
+  snprintf(lvar, sizeof lvar, "%.17g", r->an.var);
+  snprintf(ln, sizeof ln, "%" PRId64, r->an.n);
   snprintf(ntok, sizeof ntok, "%" PRId64, r->data.n);
   snprintf(thr, sizeof thr, "%d", rt_get_threads());
   snprintf(step, sizeof step, "%" PRId64, r->step);
@@ -189,7 +194,10 @@ int rt_ckpt_save_meta(rt_run *r, const char *path, const char *const *extra, int
       "ftrt.optimizer", r->o.train.opt == RT_OPT_SGD ? "sgd"
                         : r->o.train.opt == RT_OPT_ADAGRAD ? "adagrad" : "adamw",
       "ftrt.recipe_hash", m->hash ? m->hash : "",
-      "ftrt.recipe", m->recipe ? m->recipe : ""};
+      "ftrt.recipe", m->recipe ? m->recipe : "",
+      /* anomaly.c: skipped steps and the loss statistics spikes are judged by */
+      "ftrt.skipped", skipped, "ftrt.loss_mean", lmean, "ftrt.loss_var", lvar,
+      "ftrt.loss_n", ln};
   enum { NMETA = sizeof meta / sizeof *meta, MAXEXTRA = 16 };
   const char *all[NMETA + 2 * MAXEXTRA];
   if (nextra > MAXEXTRA) nextra = MAXEXTRA;
@@ -288,6 +296,15 @@ int rt_ckpt_load(rt_run *r, const char *path) {
   r->step = (int64_t)step;
   r->data.rng.s = drng;
   r->data.batches = dbat;
+  /* optional (older checkpoints lack them) */
+  const char *sk = rt_st_meta(&f, "ftrt.skipped"), *lm = rt_st_meta(&f, "ftrt.loss_mean"),
+             *lv = rt_st_meta(&f, "ftrt.loss_var"), *lnn = rt_st_meta(&f, "ftrt.loss_n");
+  if (sk) r->an.skipped = strtoll(sk, NULL, 10);
+  if (lm && lv && lnn) {
+    r->an.mean = strtod(lm, NULL);
+    r->an.var = strtod(lv, NULL);
+    r->an.n = strtoll(lnn, NULL, 10);
+  }
   rc = 0;
 done:
   rt_st_close(&f);

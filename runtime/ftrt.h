@@ -103,6 +103,8 @@ typedef struct rt_model {
   int zero_stage;         /* 0 = plain data parallel; 1, 2, 3 (shards) */
   int grad_sync_nodes;    /* 1: the backward starts each gradient's collective
                              itself (rt_dist_grad_sync/wait in the schedule) */
+  double step_flops;      /* floating-point work of one training step (the
+                             matrix products and attention), 0 = unknown */
 } rt_model;
 
 /* The run-time context the step functions receive. */
@@ -173,11 +175,24 @@ typedef struct rt_prof_site {
   const char *name;       /* scope path or NULL */
   const char *shape;      /* output shape */
   double flops;           /* per call (matmul: 2*M*N*K*batch), 0 = not counted */
+  /* for FTC_CHECK_FINITE=1 (runtime/check_finite.c): the call's output */
+  int64_t out_off, out_numel; /* arena bytes offset, elements */
+  int out_float;          /* 1: elements of the build's float dtype, 2: the same
+                             where -inf is meant (a causal mask); 0: not checked */
+  int bwd;                /* 1: in backward() */
+  const char *src;        /* "gpt2.ft:12", the .ft line the node came from */
 } rt_prof_site;
 int rt_prof_begin(const rt_prof_site *sites, int n); /* 1 when profiling */
 double rt_prof_now(void);
 void rt_prof_end(int site, double t0);
 int rt_prof_on(void);
 void rt_prof_extra(const char *what, double t0);     /* runtime-side sites */
+
+/* FTC_CHECK_FINITE=1 (runtime/check_finite.c): after every call of the step
+ * functions, its output is scanned for NaN/Inf; the first site found in a
+ * step is kept for the trainer's message. Off, it costs nothing more than
+ * the profiler's branch. */
+int rt_finite_begin(const rt_prof_site *sites, int n); /* 1 when checking */
+void rt_finite_after(int site);
 
 #endif

@@ -62,6 +62,11 @@ static void help(const rt_model *m, const rt_opts *o) {
          "                   if it fails its checks, from the newest kept one that passes\n"
          "  --keep K         keep the last K checkpoints (DIR/ckpt.stepN.safetensors)\n"
          "                   so a corrupt latest one can fall back (1)\n"
+         "  --nonfinite P    a non-finite loss or gradient norm: stop (default; the\n"
+         "                   last checkpoint is kept) or skip the update and go on\n"
+         "  --max-skips N    with --nonfinite skip, stop after N skipped steps (10)\n"
+         "  --spike-sigma K  warn when the loss is K standard deviations above its\n"
+         "                   running mean, 0 = never (6)\n"
          "  --data FILE      training data (%s)\n"
          "  --eval-every N   validation every N steps, 0 = never (%lld)\n"
          "  --eval-batches N validation batches per eval (%lld)\n"
@@ -162,7 +167,8 @@ static const char *const flags[] = {
     "--help", "--quiet", "--resume", "--steps", "--stop-at", "--lr", "--out", "--data",
     "--init", "--prompt", "--eval-every", "--save-every", "--eval-batches", "--log-every",
     "--tokens", "--samples", "--temperature", "--tol", "--atol", "--eps", "--top-k",
-    "--threads", "--seed", "--device", "--keep", NULL};
+    "--threads", "--seed", "--device", "--keep", "--nonfinite", "--max-skips",
+    "--spike-sigma", NULL};
 
 static int is_cmd(const char *s) {
   for (int i = 0; commands[i]; i++)
@@ -188,6 +194,8 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
   if (o->train.log_every <= 0) o->train.log_every = 1;
   o->ntokens = 200;
   o->temperature = 0.8;
+  o->max_skips = 10;
+  o->spike_sigma = 6;
   int sample_seed_set = 0, want_help = 0;
   args a = {argc, 1, argv, NULL};
   if (argc > 1 && is_cmd(argv[1])) {
@@ -230,7 +238,16 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
     if (!strcmp(name, "--help") || !strcmp(name, "-h")) want_help = 1;
     else if (!strcmp(name, "--quiet")) o->quiet = 1;
     else if (!strcmp(name, "--resume")) o->resume = 1;
-    else if (!strcmp(name, "--keep")) {
+    else if (!strcmp(name, "--max-skips")) rc = VAL() || to_i64(name, v, 0, &o->max_skips);
+    else if (!strcmp(name, "--spike-sigma")) rc = VAL() || to_f64(name, v, 0, &o->spike_sigma);
+    else if (!strcmp(name, "--nonfinite")) {
+      if (VAL()) return 2;
+      if (strcmp(v, "stop") && strcmp(v, "skip")) {
+        rt_err("--nonfinite: expected stop or skip, got \"%s\"", v);
+        return 2;
+      }
+      o->nonfinite_skip = !strcmp(v, "skip");
+    } else if (!strcmp(name, "--keep")) {
       rc = VAL() || to_i64(name, v, 1, &iv);
       o->keep = rc ? 1 : (int)(iv > 1 << 20 ? 1 << 20 : iv);
     }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rt_internal.h"
@@ -89,31 +90,53 @@ static void json_num(FILE *f, double v, int digits) {
   else fprintf(f, "null"); /* JSON has no NaN */
 }
 
+/* Wall-clock seconds since the epoch: runs resumed later line up in time. */
+static double wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void rt_metrics_step(rt_metrics *mt, const rt_run *r, int64_t step, double loss, double lr,
                      double ms, int print) {
   const rt_model *m = r->m;
   double tok = (double)m->data.batch * m->data.seq;
   double tps = ms > 0 ? tok / (ms / 1000.0) : 0;
+  double fps = ms > 0 && m->step_flops > 0 ? m->step_flops / (ms / 1000.0) : 0;
+  int64_t rss = rt_proc_kib("VmRSS");
   if (mt->jsonl) {
     fprintf(mt->jsonl, "{\"step\": %lld, \"loss\": ", (long long)step);
     json_num(mt->jsonl, loss, m->dtype == RT_F64 ? 17 : 9);
     fprintf(mt->jsonl, ", \"lr\": %.6g, \"tokens_per_s\": %.1f, \"ms\": %.2f, \"grad_norm\": ",
             lr, tps, ms);
     json_num(mt->jsonl, r->last_norm, 6);
+    fprintf(mt->jsonl, ", \"time\": %.3f, \"rss_bytes\": %lld", wall(),
+            (long long)(rss > 0 ? rss * 1024 : 0));
+    if (fps > 0) fprintf(mt->jsonl, ", \"flops_per_s\": %.4g", fps);
+    if (r->an.spike > 0) fprintf(mt->jsonl, ", \"spike_sd\": %.2f", r->an.spike);
+    if (r->an.skipped_now) fprintf(mt->jsonl, ", \"skipped\": true");
     fprintf(mt->jsonl, "}\n");
     fflush(mt->jsonl);
   }
+  if (r->an.spike > 0 && !mt->quiet) print = 1; /* a spike always shows */
   if (!print || mt->quiet) return;
   double now = rt_now();
   int64_t done = step - mt->first_step;
   double avg = done > 0 ? (now - mt->t_start) / (double)done : 0;
   char eta[32], mem[32];
   fmt_eta(eta, sizeof eta, avg * (double)(r->o.train.steps - step));
-  int64_t rss = rt_proc_kib("VmRSS");
   rt_fmt_bytes(mem, sizeof mem, rss > 0 ? (double)rss * 1024 : (double)m->plan.arena_bytes);
   int w = snprintf(NULL, 0, "%lld", (long long)r->o.train.steps);
-  printf("step %*lld/%lld | loss %.4f | lr %.3e | %8.0f tok/s | %7.1f ms/step | mem %s | eta %s\n",
+  printf("step %*lld/%lld | loss %.4f | lr %.3e | %8.0f tok/s | %7.1f ms/step | mem %s | eta %s",
          w, (long long)step, (long long)r->o.train.steps, loss, lr, tps, ms, mem, eta);
+  if (fps > 0) {
+    printf(" | %.3g GFLOP/s", fps * 1e-9);
+    if (mt->peak > 0)
+      printf(" (%.0f%% of %s peak %.3g)", 100.0 * fps / mt->peak, mt->peak_how, mt->peak * 1e-9);
+  }
+  if (r->an.spike > 0) printf(" | warning: loss spike, %.1f sd above its running mean", r->an.spike);
+  if (r->an.skipped_now) printf(" | skipped (non-finite)");
+  printf("\n");
   fflush(stdout);
 }
 

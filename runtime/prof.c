@@ -108,8 +108,9 @@ static int enable(void) {
 }
 
 int rt_prof_begin(const rt_prof_site *s, int n) {
-  if (state == 0) return 0;
-  if (state < 0 && !enable()) return 0;
+  int check = rt_finite_begin(s, n); /* FTC_CHECK_FINITE uses the same hook */
+  if (state == 0) return check;
+  if (state < 0 && !enable()) return check;
   if (!secs) {
     sites = s;
     nsites = n;
@@ -129,6 +130,7 @@ int rt_prof_begin(const rt_prof_site *s, int n) {
 }
 
 void rt_prof_end(int site, double t0) {
+  rt_finite_after(site);
   if (!secs || site < 0 || site >= nsites) return;
   double t = rt_prof_now();
   if (t_first < 0) t_first = t0;

@@ -54,6 +54,9 @@ typedef struct rt_opts {
   double tol, atol, eps;                  /* gradcheck */
   int64_t samples;
   int keep;                               /* --keep K: checkpoints kept */
+  int nonfinite_skip;                     /* --nonfinite skip (else stop) */
+  int64_t max_skips;                      /* --max-skips N */
+  double spike_sigma;                     /* --spike-sigma K, 0 = off */
   char **files;                           /* verify FILE... (argv) */
   int nfiles;
   int64_t arena_extra;                    /* bytes after the plan (ZeRO shards) */
@@ -181,6 +184,36 @@ int rt_st_verify(const rt_st_file *f);
 /* n bytes at file offset off (message naming the file on failure) */
 int rt_st_pread(const rt_st_file *f, void *buf, int64_t n, int64_t off);
 
+/* ---- anomalies (anomaly.c, check_finite.c, fault.c) -------------------- */
+typedef struct rt_anomaly {
+  int skip;                               /* policy: skip the update, else stop */
+  int64_t max_skips, skipped;             /* skipped: so far (checkpointed) */
+  int skipped_now;                        /* this step was skipped */
+  double sigma;                           /* spike threshold, 0 = off */
+  double mean, var;                       /* loss EMA statistics (checkpointed) */
+  int64_t n;
+  double spike;                           /* this step's excess in sd, 0 = none */
+} rt_anomaly;
+void rt_anomaly_init(rt_anomaly *a, const rt_opts *o);
+/* Loss spike test; updates the statistics with a normal loss. Returns the
+ * excess in standard deviations, 0 when the loss is not a spike. */
+double rt_spike(rt_anomaly *a, double loss);
+/* check_finite.c: the arena and dtype to scan; reset per step; the first
+ * non-finite site as text (0 when none); forcing a diagnostic re-run. */
+void rt_finite_setup(unsigned char *arena, rt_dtype dt);
+void rt_finite_reset(void);
+int rt_finite_enabled(void);
+void rt_finite_force(int on);
+int rt_finite_describe(char *buf, size_t cap);
+/* fault.c: FTC_FAULT hooks for the fault-injection suites */
+struct rt_run;
+void rt_fault_step(struct rt_run *r, int64_t step, double *loss);
+void rt_fault_write(int half);            /* -1 at the start of a file */
+void rt_fault_eval(void);
+/* peak.c: the machine's estimated peak FLOP/s for `threads` threads of the
+ * build's dtype (FTC_PEAK_FLOPS overrides), and how it was found */
+double rt_peak_flops(int threads, rt_dtype dt, const char **how);
+
 /* ---- the run: everything a command works with ------------------------- */
 typedef struct rt_run {
   const rt_model *m;
@@ -193,7 +226,12 @@ typedef struct rt_run {
   size_t esz;                             /* bytes per element (f32/f64) */
   double last_lr, last_norm;
   struct rt_dist *dist;                   /* ranks and shards (dist.c), or NULL */
+  rt_anomaly an;                          /* non-finite policy, spike stats */
 } rt_run;
+/* A non-finite loss or gradient norm at `step`: names it (and the first
+ * non-finite op when the weights are intact), then 1 = skip the update and
+ * go on, -1 = stop (anomaly.c). */
+int rt_nonfinite(rt_run *r, int64_t step, const char *what, double v, int weights_intact);
 
 int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o); /* arena */
 void rt_run_close(rt_run *r);
@@ -251,6 +289,8 @@ typedef struct rt_metrics {
   double t_start;
   int64_t first_step;
   int quiet;
+  double peak;                            /* machine FLOP/s (peak.c), 0 = unknown */
+  const char *peak_how;
 } rt_metrics;
 int rt_metrics_open(rt_metrics *mt, const char *out_dir, int append, int quiet,
                     int64_t first_step);

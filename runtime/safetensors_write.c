@@ -75,7 +75,7 @@ static void sb_jstr(sbuf *b, const char *s) {
 typedef struct {
   int fd;
   const char *path;
-  int64_t written;
+  int64_t written, total; /* total: the file's size, for FTC_FAULT */
 } wfile;
 
 /* n bytes at file offset off (the test hook fails any write reaching
@@ -105,6 +105,7 @@ static int wr_at(wfile *w, const void *buf, size_t n, int64_t off) {
 static int wr(wfile *w, const void *buf, size_t n) {
   if (wr_at(w, buf, n, w->written) != 0) return -1;
   w->written += (int64_t)n;
+  rt_fault_write(2 * w->written >= w->total); /* FTC_FAULT=kill@write:N (tests) */
   return 0;
 }
 
@@ -174,7 +175,7 @@ int rt_st_write(const char *path, const rt_st_out *t, int n, const char *const *
   size_t *crc_at = rt_xcalloc((size_t)(n > 0 ? n : 1), sizeof *crc_at, "header");
   uint32_t *crc = rt_xcalloc((size_t)(n > 0 ? n : 1), sizeof *crc, "header");
   char *tmp = NULL;
-  wfile w = {-1, NULL, 0};
+  wfile w = {-1, NULL, 0, 0};
   int rc = -1;
   if (!crc_at || !crc) goto done;
   for (int i = 0; i < nmeta; i++)
@@ -227,7 +228,8 @@ int rt_st_write(const char *path, const rt_st_out *t, int n, const char *const *
   tmp = rt_xmalloc(tl, "path");
   if (!tmp) goto done;
   snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-  w = (wfile){open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), tmp, 0};
+  rt_fault_write(-1);
+  w = (wfile){open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), tmp, 0, 8 + (int64_t)h.n + off};
   if (w.fd < 0) {
     rt_err("%s: cannot create: %s", tmp, strerror(errno));
     goto done;

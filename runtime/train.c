@@ -64,6 +64,8 @@ int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o) {
   if (rt_arena_open(&r->arena, m->plan.arena_bytes + o->arena_extra) != 0) return -1;
   rt_arena_fill_canary(&r->arena);
   r->ctx = (rt_ctx){m, r->arena.mem, o->threads, 0, NULL};
+  rt_finite_setup(r->arena.mem, m->dtype); /* FTC_CHECK_FINITE */
+  rt_anomaly_init(&r->an, o);
   return 0;
 }
 
@@ -112,6 +114,7 @@ double rt_eval_loss(rt_run *r) {
     rt_data_val(&r->data, b, rt_at(r, r->m->tokens_off), rt_at(r, r->m->targets_off));
     step_fwd(r);
     sum += rt_loss(r);
+    if (b == 0) rt_fault_eval(); /* FTC_FAULT=kill@eval:N (tests) */
   }
   r->ctx.no_grads = 0;
   return sum / (double)nb;
@@ -150,43 +153,63 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
   rt_metrics mt = {.quiet = 1}; /* ranks > 0 log nothing */
   int lead = !r->dist || r->dist->rank == 0;
   if (lead && rt_metrics_open(&mt, c->out_dir, r->o.resume, r->o.quiet, r->step) != 0) return 1;
+  mt.peak = rt_peak_flops(rt_get_threads(), m->dtype, &mt.peak_how);
   int32_t *tokens = rt_at(r, m->tokens_off), *targets = rt_at(r, m->targets_off);
   int measured = 0, rc = 0, warned_val = 0;
   int64_t log_every = c->log_every > 0 ? c->log_every : 1;
   rt_signals_install();
   while (r->step < c->steps) {
     double t0 = rt_now();
+    int64_t t = r->step + 1;
+    rt_finite_reset();
     if (r->dist) rt_dist_batch(r, tokens, targets);
     else rt_data_next(&r->data, tokens, targets);
     m->forward(&r->ctx, r->arena.mem);
     double loss = rt_loss(r);
     m->backward(&r->ctx, r->arena.mem);
-    int stop = rt_signals_stop() || (r->o.stop_at > 0 && r->step + 1 >= r->o.stop_at);
+    rt_fault_step(r, t, &loss);
+    int stop = rt_signals_stop() || (r->o.stop_at > 0 && t >= r->o.stop_at);
     if (r->dist && rt_dist_after_backward(r, &loss, &stop) != 0) {
       rc = 1;
       break;
     }
-    if (!isfinite(loss)) {
-      rt_err("loss is %g at step %lld; stopping (the last checkpoint is kept)", loss,
-             (long long)r->step + 1);
+    /* a non-finite loss or norm is named, then stopped or skipped
+     * (anomaly.c; with ranks the loss is the average, the same on every
+     * rank, so all skip or stop together); clipping and the skip policy
+     * need the norm before the update, otherwise the update's own read of
+     * the gradients gives it */
+    double lr = rt_sched_lr(c, t), norm = NAN;
+    int skip = 0;
+    r->an.skipped_now = 0;
+    if (!isfinite(loss)) skip = rt_nonfinite(r, t, "loss", loss, 1);
+    else if (!r->dist && (c->clip > 0 || r->an.skip)) {
+      norm = rt_grad_norm(r);
+      if (!isfinite(norm)) skip = rt_nonfinite(r, t, "gradient norm", norm, 1);
+    }
+    if (skip < 0) {
       rc = 1;
       break;
     }
-    /* clipping needs the norm before the update; otherwise the update's
-     * own read of the gradients gives it */
-    int64_t t = r->step + 1;
-    double lr = rt_sched_lr(c, t), norm;
-    if (r->dist) {
+    if (skip) {
+      /* no update */
+    } else if (r->dist) {
       if (rt_dist_update(r, lr, t, &norm) != 0) {
         rc = 1;
         break;
       }
     } else if (c->clip > 0) {
-      norm = rt_grad_norm(r);
       rt_optim_step(r, lr, norm > c->clip ? c->clip / (norm + 1e-6) : 1.0, t);
+    } else if (r->an.skip) {
+      rt_optim_step(r, lr, 1.0, t);
     } else {
       norm = sqrt(rt_optim_step(r, lr, 1.0, t));
     }
+    if (!skip && !isfinite(norm)) { /* found by the update, which already used them */
+      rt_nonfinite(r, t, "gradient norm", norm, 0);
+      rc = 1;
+      break;
+    }
+    r->an.spike = skip ? 0 : rt_spike(&r->an, loss);
     r->step = t;
     r->last_lr = lr;
     r->last_norm = norm;

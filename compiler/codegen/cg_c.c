@@ -386,20 +386,44 @@ static double node_flops(const Cg *c, int id) {
 }
 
 /* The profiler's site table: one row per schedule position (runtime/prof.c). */
-static void emit_sites(const Cg *c) {
-  char sb[128], d1[64];
-  fprintf(c->o, "/* profiler sites (FTC_PROFILE=1): node, op, name, shape, flops */\n"
+static double emit_sites(const Cg *c) {
+  char sb[128], d1[64], src[160];
+  double total = 0;
+  fprintf(c->o, "/* profiler and FTC_CHECK_FINITE sites: node, op, name, shape, flops,\n"
+                " * output offset, elements, float, backward, .ft line */\n"
                 "static const rt_prof_site prof_sites[%d] = {\n", c->p->norder + 1);
   for (int k = 0; k < c->p->norder; k++) {
-    const IrNode *n = &c->g->nodes[c->p->order[k]];
-    fprintf(c->o, "  {%d, \"%s\", ", c->p->order[k], ir_ops[n->op].name);
-    cstr(c->o, n->name);
-    fprintf(c->o, ", \"%s\", %s},\n", back_shape_str(&n->shape, sb, sizeof sb),
-            dbl(node_flops(c, c->p->order[k]), d1, sizeof d1));
+    int id = c->p->order[k];
+    const IrNode *n = &c->g->nodes[id];
+    double fl = node_flops(c, id);
+    total += fl;
+    fprintf(c->o, "  {%d, \"%s\", ", id, ir_ops[n->op].name);
+    if (n->name || n->nin == 0) {
+      cstr(c->o, n->name);
+    } else { /* an unnamed node: its inputs' names say where it is */
+      char lab[256];
+      size_t k0 = 0;
+      for (int i = 0; i < n->nin && k0 < sizeof lab; i++) {
+        const char *in = c->g->nodes[n->in[i]].name;
+        k0 += (size_t)snprintf(lab + k0, sizeof lab - k0, "%s%s", i ? ", " : "(", in ? in : "_");
+      }
+      if (k0 < sizeof lab) snprintf(lab + k0, sizeof lab - k0, ")");
+      cstr(c->o, lab);
+    }
+    snprintf(src, sizeof src, "%s:%d", n->span.file ? base(n->span.file->path) : "?",
+             n->span.line);
+    fprintf(c->o, ", \"%s\", %s, %lld, %lld, %d, %d, ", back_shape_str(&n->shape, sb, sizeof sb),
+            dbl(fl, d1, sizeof d1), F(id), LL(numel(c, id)),
+            /* a causal mask writes -inf on purpose */
+            n->dtype != IR_F32 && n->dtype != IR_F64 ? 0 : n->op == IR_CAUSAL_MASK ? 2 : 1,
+            k >= c->p->nfwd);
+    cstr(c->o, src);
+    fprintf(c->o, "},\n");
   }
-  fprintf(c->o, "  {-1, NULL, NULL, NULL, 0.0}\n};\n"
+  fprintf(c->o, "  {-1, NULL, NULL, NULL, 0.0, 0, 0, 0, 0, NULL}\n};\n"
                 "#define PB() if (prof) pt = rt_prof_now()\n"
                 "#define PE(k) if (prof) rt_prof_end(k, pt)\n\n");
+  return total;
 }
 
 static int emit_step(const Cg *c, const char *name, int from, int to) {
@@ -471,7 +495,7 @@ static const char *sched_enum(SchedKind k) {
          : k == SCHED_LINEAR ? "RT_SCHED_LINEAR" : "RT_SCHED_CONSTANT";
 }
 
-static void emit_model(const Cg *c, int np) {
+static void emit_model(const Cg *c, int np, double step_flops) {
   const Recipe *r = c->r;
   const Plan *p = c->p;
   const IrGraph *g = c->g;
@@ -536,7 +560,7 @@ static void emit_model(const Cg *c, int np) {
   int sync = 0; /* passes/zero.c placed the gradient collectives */
   for (int i = 0; i < g->n; i++) sync |= !g->nodes[i].dead && g->nodes[i].op == IR_GRAD_SYNC;
   if (sync) fprintf(o, "  .zero_stage = %d,\n  .grad_sync_nodes = 1,\n", g->zero_stage);
-  fprintf(o, "};\n\n");
+  fprintf(o, "  .step_flops = %s,\n};\n\n", dbl(step_flops, d1, 64));
 }
 
 static uint64_t fnv1a(const char *s, size_t n, uint64_t h) {
@@ -577,12 +601,12 @@ int cg_c_trainer(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
   fprintf(o, "\ntypedef %s T;\n", r->dtype == IR_F64 ? "double" : "float");
   fprintf(o, "#define F(off) ((T *)(arena + (off)))\n"
              "#define I(off) ((const int32_t *)(arena + (off)))\n\n");
-  emit_sites(&c);
+  double step_flops = emit_sites(&c);
   int rc = emit_step(&c, "forward", 0, p->nfwd);
   if (rc == 0) rc = emit_step(&c, "backward", p->nfwd, p->norder);
   int np = rc == 0 ? emit_params(&c) : 0;
   if (np < 0) rc = -1;
-  if (rc == 0) emit_model(&c, np);
+  if (rc == 0) emit_model(&c, np, step_flops);
   fprintf(o, "#ifndef FTC_NO_MAIN\nint main(int argc, char **argv) {\n"
              "  return rt_main(&model, argc, argv);\n}\n#endif\n");
   if (fclose(o) != 0 || !text) rc = -1;

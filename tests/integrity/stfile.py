@@ -7,6 +7,8 @@ people do, for tests/integrity and tests/faults (plain python3, no packages).
   stfile.py flip-meta FILE KEY        change one character of a metadata value
   stfile.py strip FILE OUT            rewrite without the ftrt.crc32c* keys,
                                       as a tool that drops unknown metadata would
+  stfile.py poison IN OUT TENSOR      OUT = IN without checksums and with every
+                                      value of the F32 TENSOR NaN (a bad init)
   stfile.py first FILE                name of the first tensor in file order
 """
 import json
@@ -41,14 +43,17 @@ def main(argv):
             at = raw.index(key) + len(key) - 2  # last character of the value
             f.seek(at)
             f.write(bytes([raw[at] ^ 0x01]))
-    elif cmd == "strip":
+    elif cmd in ("strip", "poison"):
         meta = {k: v for k, v in h["__metadata__"].items() if not k.startswith("ftrt.crc32c")}
         h["__metadata__"] = meta
         text = json.dumps(h, separators=(",", ":")).encode()
         text += b" " * (-(8 + len(text)) % 8)
         with open(path, "rb") as f:
             f.seek(8 + n)
-            data = f.read()
+            data = bytearray(f.read())
+        if cmd == "poison":
+            b0, b1 = h[argv[4]]["data_offsets"]
+            data[b0:b1] = struct.pack("<f", float("nan")) * ((b1 - b0) // 4)
         with open(argv[3], "wb") as f:
             f.write(struct.pack("<Q", len(text)) + text + data)
     elif cmd == "first":
