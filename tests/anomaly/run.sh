@@ -15,12 +15,9 @@ rm -rf "$W" && mkdir -p "$W" || exit 1
 command -v python3 > /dev/null || { echo "python3 missing: skipped"; exit 77; }
 ST="python3 $SRC/tests/integrity/stfile.py"
 has() { grep -q -- "$2" "$1" || { echo "  ($1 lacks: $2)"; sed 's/^/  | /' "$1" | head -8; return 1; }; }
-cp "$SRC/tests/integrity/tiny.ft" "$W/"
-awk 'BEGIN { for (i = 0; i < 200; i++) printf "the quick brown fox jumps over the lazy dog. " }' > "$W/data.txt"
+. "$SRC/tests/integrity/tiny.sh"
+tiny_build "$W"
 T=$W/tiny
-if ! "$FTC" build "$W/tiny.ft" -o "$T" > "$W/build.log" 2>&1; then
-  bad "ftc build tiny.ft:"; sed 's/^/  | /' "$W/build.log" | head; echo "$pass passed, $fail failed"; exit 1
-fi
 cd "$W" || exit 1
 unset FTC_FAULT FTC_CHECK_FINITE
 

@@ -64,16 +64,12 @@ mkdir -p "$W/ok" && cp tests/check/warn_noval.ft tests/check/warn.txt "$W/ok/" &
 expect "files present, split 0.9, sgd lr 5 (not adaptive): no warning" '[ $rc = 0 ] && [ ! -s "$W/ok.err" ]'
 
 # -- 3. the trainer warns about what its flags changed -----------------------
-cp tests/integrity/tiny.ft "$W/"
-awk 'BEGIN { for (i = 0; i < 40; i++) printf "the quick brown fox jumps over the lazy dog. " }' > "$W/data.txt"
-if "$FTC" build "$W/tiny.ft" -o "$W/tiny" > "$W/build.log" 2>&1; then
-  "$W/tiny" --out "$W/run" --steps 2 --lr 2 --quiet > /dev/null 2> "$W/t.err"; rc=$?
-  expect "trainer --steps 2 --lr 2: runs (exit 0) and warns about warmup, eval and lr" \
-    '[ $rc = 0 ] && grep -q "warmup 2 is not shorter than the run (--steps 2)" "$W/t.err" &&
-     grep -q "eval every 4 is longer than the run" "$W/t.err" && grep -q "learning rate 2 is above 1 for adamw" "$W/t.err"'
-else
-  bad "ftc build tiny.ft"; sed 's/^/  | /' "$W/build.log" | head
-fi
+. "$SRC/tests/integrity/tiny.sh"
+tiny_build "$W"
+"$W/tiny" --out "$W/run" --steps 2 --lr 2 --quiet > /dev/null 2> "$W/t.err"; rc=$?
+expect "trainer --steps 2 --lr 2: runs (exit 0) and warns about warmup, eval and lr" \
+  '[ $rc = 0 ] && grep -q "warmup 2 is not shorter than the run (--steps 2)" "$W/t.err" &&
+   grep -q "eval every 4 is longer than the run" "$W/t.err" && grep -q "learning rate 2 is above 1 for adamw" "$W/t.err"'
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -18,12 +18,9 @@ injected=0; detected=0
 corrupt() { injected=$((injected + 1)); }
 caught() { detected=$((detected + 1)); }
 
-cp "$SRC/tests/integrity/tiny.ft" "$W/"
-awk 'BEGIN { for (i = 0; i < 200; i++) printf "the quick brown fox jumps over the lazy dog. " }' > "$W/data.txt"
+. "$SRC/tests/integrity/tiny.sh"
+tiny_build "$W"
 T=$W/tiny
-if ! "$FTC" build "$W/tiny.ft" -o "$T" > "$W/build.log" 2>&1; then
-  bad "ftc build tiny.ft:"; sed 's/^/  | /' "$W/build.log" | head; echo "$pass passed, $fail failed"; exit 1
-fi
 cd "$W" || exit 1
 
 # -- 1. an uninterrupted run keeps its last 3 checkpoints, all verified ----
