@@ -93,6 +93,8 @@ int drv_compile(const DrvOpts *o, Drv *d) {
       diag_errors(d->diag) > 0)
     return EXIT_INPUT;
   if (stopped) return EXIT_OK;
+  /* every trainer can accumulate micro-batches (passes/accumulate.c) */
+  if (pass_accumulate_grads(d->g, d->diag) < 0) return EXIT_IO;
   if (pass_dce_run(d->g) < 0) return EXIT_IO;
   if (verify(d, o, "the backward passes") < 0) return EXIT_IO;
   if (o->after && !stop_at(o, "dce")) {

@@ -277,6 +277,9 @@ typedef struct Recipe {
   const char *tokenizer_path; /* bpe("tokenizer.json"), NULL for bytes */
   int opt_given;           /* the train block names an optimizer (else the
                               default AdamW, which ftc build warns about) */
+  int accum;               /* micro-batches per update by default (>= 1): the
+                              train setting `accumulate N` or the pass */
+  Span accum_span;         /* where the train block set it (file NULL: not) */
 } Recipe;
 
 /* ---- a pass: typed parameters, facts, the descriptor ------------------- */

@@ -169,6 +169,7 @@ static int shape_unary(IrGraph *g, Diag *d, IrNode *n) {
 #define shape_gelu shape_unary
 #define shape_silu shape_unary
 #define shape_softmax shape_unary
+#define shape_acc_grad shape_unary
 
 static int shape_causal_mask(IrGraph *g, Diag *d, IrNode *n) {
   char s1[SB];
@@ -591,7 +592,7 @@ static const ShapeFn shape_fns[IR_OP_COUNT] = {
     [IR_LM_HEAD_CE] = shape_lm_head_ce, [IR_SCRATCH] = shape_scratch,
     [IR_AFTER] = shape_after, [IR_GRAD_SYNC] = shape_after, [IR_COMM_WAIT] = shape_after,
     [IR_PARAM_GATHER] = shape_after, [IR_GATHER_WAIT] = shape_after, [IR_FLASH_ATTENTION] = shape_flash_attention,
-    [IR_FLASH_ATTENTION_BWD] = shape_flash_attention_bwd,
+    [IR_FLASH_ATTENTION_BWD] = shape_flash_attention_bwd, [IR_ACC_GRAD] = shape_acc_grad,
 };
 
 int ir_op_accumulates(IrOp op) {

@@ -171,12 +171,13 @@ int rt_ckpt_save_meta(rt_run *r, const char *path, const char *const *extra, int
                          rt_at(r, p->state_off[s])};
       n++;
     }
-  char step[32], drng[32], dbat[32], seed[32], lr[32], steps[32], ntok[32], thr[16];
+  char step[32], drng[32], dbat[32], seed[32], lr[32], steps[32], ntok[32], thr[16], acc[24];
   char skipped[32], lmean[32], lvar[32], ln[32];
   snprintf(skipped, sizeof skipped, "%" PRId64, r->an.skipped);
   snprintf(lmean, sizeof lmean, "%.17g", r->an.mean);
   snprintf(lvar, sizeof lvar, "%.17g", r->an.var);
   snprintf(ln, sizeof ln, "%" PRId64, r->an.n);
+  snprintf(acc, sizeof acc, "%lld", (long long)r->o.accum);
   snprintf(ntok, sizeof ntok, "%" PRId64, r->data.n);
   snprintf(thr, sizeof thr, "%d", rt_get_threads());
   snprintf(step, sizeof step, "%" PRId64, r->step);
@@ -189,7 +190,7 @@ int rt_ckpt_save_meta(rt_run *r, const char *path, const char *const *extra, int
       "format", "pt", "ftrt.kind", "checkpoint", "ftrt.version", CKPT_VERSION,
       "ftrt.step", step, "ftrt.data_rng", drng, "ftrt.data_batches", dbat,
       "ftrt.seed", seed, "ftrt.data_tokens", ntok, "ftrt.lr", lr, "ftrt.sched_steps", steps,
-      "ftrt.threads", thr,
+      "ftrt.threads", thr, "ftrt.accumulate", acc,
       "ftrt.dtype", m->dtype == RT_F64 ? "f64" : "f32",
       "ftrt.optimizer", r->o.train.opt == RT_OPT_SGD ? "sgd"
                         : r->o.train.opt == RT_OPT_ADAGRAD ? "adagrad" : "adamw",
@@ -287,6 +288,12 @@ int rt_ckpt_load(rt_run *r, const char *path) {
     rt_warn("%s: the checkpoint was trained on %s tokens, %s has %lld: the data "
             "order will differ from the original run", path, nt, r->data.path,
             (long long)r->data.n);
+  /* micro-batches per update (accum.c): another count is another global batch */
+  const char *ac = rt_st_meta(&f, "ftrt.accumulate");
+  if (ac && strtoll(ac, NULL, 10) != r->o.accum)
+    rt_warn("%s: the checkpoint's steps took %s micro-batches of %d rows, this run takes %lld: "
+            "its global batch, and so its losses, differ from the original run's (--accumulate "
+            "%s for those)", path, ac, r->data.batch, (long long)r->o.accum, ac);
   /* GEMM results depend on how a product is split over threads (kern.h) */
   const char *th = rt_st_meta(&f, "ftrt.threads");
   if (th && atoi(th) != rt_get_threads())

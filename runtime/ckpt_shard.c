@@ -130,7 +130,7 @@ int rt_dist_ckpt_save(rt_run *r, const char *path) {
   rt_dist *d = r->dist;
   char id[32], gb[32], wd[16];
   snprintf(id, sizeof id, "%016" PRIx64, model_id(r->m, &r->o.train));
-  snprintf(gb, sizeof gb, "%lld", (long long)d->world * r->data.batch);
+  snprintf(gb, sizeof gb, "%lld", (long long)d->world * r->o.accum * r->data.batch);
   snprintf(wd, sizeof wd, "%d", d->world);
   int rc = 0;
   char *dir = dir_of(path);
@@ -228,19 +228,23 @@ int rt_dist_ckpt_load(rt_run *r, const char *path) {
   if (rt_st_meta(&f, "ftrt.global_batch") && rt_ckpt_meta_u64(&f, "ftrt.global_batch", &gb))
     goto done;
   if (rt_st_meta(&f, "ftrt.shards") && rt_ckpt_meta_u64(&f, "ftrt.shards", &shards)) goto done;
-  int64_t mine = (int64_t)world * r->data.batch;
+  int64_t mine = (int64_t)world * r->o.accum * r->data.batch; /* accum.c's rows */
   if (gb > 0 && (int64_t)gb != mine) {
-    char how[160] = "";
+    char how[200] = "", per[64] = "";
     int B = r->data.batch;
     if (gb % (uint64_t)B == 0)
       snprintf(how, sizeof how, "; resume on %llu ranks", (unsigned long long)gb / (uint64_t)B);
     if (gb % (uint64_t)world == 0)
       snprintf(how + strlen(how), sizeof how - strlen(how), "%s build the recipe with batch %llu",
                *how ? ", or" : "; or", (unsigned long long)gb / (uint64_t)world);
+    if (gb % ((uint64_t)world * (uint64_t)B) == 0) /* micro-batches: accum.c */
+      snprintf(how + strlen(how), sizeof how - strlen(how), "%s run with --accumulate %llu",
+               *how ? ", or" : "; or", (unsigned long long)(gb / ((uint64_t)world * (uint64_t)B)));
+    if (r->o.accum > 1) snprintf(per, sizeof per, " x %lld micro-batches", (long long)r->o.accum);
     if (rank == 0) /* every rank finds the same: one message */
       rt_err("%s: the checkpoint's run took %llu rows per step (its global batch) and this run "
-           "takes %lld (%d rank%s x batch %d), so the losses would not continue%s", path,
-           (unsigned long long)gb, (long long)mine, world, world == 1 ? "" : "s", B, how);
+           "takes %lld (%d rank%s%s x batch %d), so the losses would not continue%s", path,
+           (unsigned long long)gb, (long long)mine, world, world == 1 ? "" : "s", per, B, how);
     goto done;
   }
   old_world = (int)shards;

@@ -213,13 +213,6 @@ void rt_dist_zero_state(rt_run *r) {
 
 /* ---- the step ------------------------------------------------------------ */
 
-void rt_dist_batch(rt_run *r, int32_t *tokens, int32_t *targets) {
-  const rt_dist *d = r->dist;
-  int b = r->data.batch;
-  rt_data_rows(&r->data, (int64_t)d->rank * b, b, tokens, targets);
-  rt_data_advance(&r->data, (int64_t)d->world * b);
-}
-
 static void fatal(rt_dist *d) { rt_comm_abort(d->comm, 1); }
 
 /* Stages 0-1 all-reduce whole gradients in place. Gradients completed one
@@ -391,7 +384,8 @@ int rt_dist_update(rt_run *r, double lr, int64_t t, double *norm) {
   rt_dist *d = r->dist;
   const rt_model *m = r->m;
   const rt_train_cfg *c = &r->o.train;
-  double avg = 1.0 / d->world, ss = 0;
+  /* the sum over ranks and micro-batches (accum.c) becomes their mean */
+  double avg = 1.0 / ((double)d->world * (double)r->o.accum), ss = 0;
   if (d->stage == 0) { /* replicated state: the single-process update */
     if (c->clip > 0) {
       double n = rt_grad_norm(r) * avg;

@@ -56,8 +56,7 @@ int rt_dist_run_open(rt_run *r, const rt_model *m, const rt_opts *o);
 void rt_dist_close(rt_dist *d);
 void rt_dist_zero_state(rt_run *r);
 
-/* The loop's hooks. rows of this rank's part of the step's global batch; */
-void rt_dist_batch(rt_run *r, int32_t *tokens, int32_t *targets);
+/* The loop's hooks (the rows of this rank's micro-batches: accum.c). */
 /* after the backward: gradients synchronized, the loss averaged over ranks,
  * and a stop requested on any rank made everyone's (*stop). -1 = failed. */
 int rt_dist_after_backward(rt_run *r, double *loss, int *stop);

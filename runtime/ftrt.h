@@ -105,6 +105,9 @@ typedef struct rt_model {
                              itself (rt_dist_grad_sync/wait in the schedule) */
   double step_flops;      /* floating-point work of one training step (the
                              matrix products and attention), 0 = unknown */
+  int accumulate;         /* micro-batches per update by default (>= 1); every
+                             gradient writes on micro-batch 0 and adds on the
+                             others (rt_ctx.micro), so --accumulate can change it */
 } rt_model;
 
 /* The run-time context the step functions receive. */
@@ -115,6 +118,9 @@ typedef struct rt_ctx {
   int no_grads;           /* 1: no backward follows this forward (eval,
                              sampling): fused kernels skip gradient work */
   struct rt_dist *dist;   /* ranks and shards (runtime/dist.c), or NULL */
+  int micro, nmicro;      /* this forward/backward is micro-batch `micro` of the
+                             step's `nmicro` (runtime/accum.c): gradients write
+                             on 0 and add on the others */
 } rt_ctx;
 
 /* Collectives placed in the schedule by the zero pass (runtime/dist.c):

@@ -76,6 +76,8 @@ static void help(const rt_model *m, const rt_opts *o) {
          "                   runs to --steps)\n"
          "  --device cpu     the only device of this build\n"
          "  --threads N      kernel and BLAS threads, 0 = all cores\n"
+         "  --accumulate N   micro-batches per update: each step trains on N x batch\n"
+         "                   rows at the memory of one batch (%lld)\n"
          "  --quiet          no progress lines\n"
          "  batch and seq are compiled in (batch %d, seq %d): change the recipe and\n"
          "  rebuild to change them.\n\n"
@@ -93,7 +95,7 @@ static void help(const rt_model *m, const rt_opts *o) {
          family(m), m->nparams > 0 ? m->params[0].name : "?", m->init_path ? " (recipe: " : "", m->init_path ? m->init_path : "",
          m->init_path ? ")" : "", o->data.path ? o->data.path : "none",
          (long long)t->eval_every, (long long)(t->eval_batches > 0 ? t->eval_batches : 8),
-         (long long)t->save_every, (long long)t->log_every,
+         (long long)t->save_every, (long long)t->log_every, (long long)o->accum,
          m->data.batch, m->data.seq, m->recipe_dir ? m->recipe_dir : "(not recorded)");
   printf("recipe settings: %s data %s, vocab %d, split %g; optimizer %s (lr %g",
          m->data.kind == RT_DATA_TEXT ? "text" : "shards", m->data.path ? m->data.path : "?",
@@ -168,7 +170,7 @@ static const char *const flags[] = {
     "--init", "--prompt", "--eval-every", "--save-every", "--eval-batches", "--log-every",
     "--tokens", "--samples", "--temperature", "--tol", "--atol", "--eps", "--top-k",
     "--threads", "--seed", "--device", "--keep", "--nonfinite", "--max-skips",
-    "--spike-sigma", NULL};
+    "--spike-sigma", "--accumulate", NULL};
 
 static int is_cmd(const char *s) {
   for (int i = 0; commands[i]; i++)
@@ -196,6 +198,7 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
   o->temperature = 0.8;
   o->max_skips = 10;
   o->spike_sigma = 6;
+  o->accum = m->accumulate > 0 ? m->accumulate : 1;
   int sample_seed_set = 0, want_help = 0;
   args a = {argc, 1, argv, NULL};
   if (argc > 1 && is_cmd(argv[1])) {
@@ -253,6 +256,10 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
     }
     else if (!strcmp(name, "--steps")) rc = VAL() || to_i64(name, v, 0, &o->train.steps);
     else if (!strcmp(name, "--stop-at")) rc = VAL() || to_i64(name, v, 1, &o->stop_at);
+    else if (!strcmp(name, "--accumulate")) {
+      rc = VAL() || to_i64(name, v, 1, &o->accum);
+      if (!rc && o->accum > 1 << 20) o->accum = 1 << 20;
+    }
     else if (!strcmp(name, "--lr")) rc = VAL() || to_f64(name, v, 0, &o->train.lr);
     else if (!strcmp(name, "--out")) rc = VAL() || !(o->train.out_dir = v);
     else if (!strcmp(name, "--data")) rc = VAL() || !(o->data.path = v);

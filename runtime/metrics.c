@@ -100,7 +100,7 @@ static double wall(void) {
 void rt_metrics_step(rt_metrics *mt, const rt_run *r, int64_t step, double loss, double lr,
                      double ms, int print) {
   const rt_model *m = r->m;
-  double tok = (double)m->data.batch * m->data.seq;
+  double tok = (double)m->data.batch * m->data.seq * (double)r->o.accum; /* one update's */
   double tps = ms > 0 ? tok / (ms / 1000.0) : 0;
   double fps = ms > 0 && m->step_flops > 0 ? m->step_flops / (ms / 1000.0) : 0;
   int64_t rss = rt_proc_kib("VmRSS");

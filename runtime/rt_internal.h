@@ -60,6 +60,7 @@ typedef struct rt_opts {
   char **files;                           /* verify FILE... (argv) */
   int nfiles;
   int64_t arena_extra;                    /* bytes after the plan (ZeRO shards) */
+  int64_t accum;                          /* micro-batches per update (>= 1) */
 } rt_opts;
 
 /* ---- the arena (arena.c) ---------------------------------------------- */
@@ -314,6 +315,12 @@ double rt_eval_loss(rt_run *r);
 /* Loads the weights a command starts from: --init, else the recipe's file,
  * else the seeded init (want_trained: look in out_dir first). */
 int rt_setup_weights(rt_run *r, int want_trained);
+
+/* ---- one update's gradients (accum.c) ---------------------------------- */
+/* Forward and backward over the step's o.accum micro-batches (this rank's
+ * rows of the global batch), the gradients summed in place; ends the step
+ * in the data loader. Returns the mean loss of the micro-batches. */
+double rt_step_grads(rt_run *r);
 
 /* ---- signals (signals.c) ----------------------------------------------- */
 void rt_signals_install(void);

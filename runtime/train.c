@@ -63,7 +63,7 @@ int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o) {
   if (check_model(m) != 0) return -1;
   if (rt_arena_open(&r->arena, m->plan.arena_bytes + o->arena_extra) != 0) return -1;
   rt_arena_fill_canary(&r->arena);
-  r->ctx = (rt_ctx){m, r->arena.mem, o->threads, 0, NULL};
+  r->ctx = (rt_ctx){.m = m, .arena = r->arena.mem, .threads = o->threads, .nmicro = 1};
   rt_finite_setup(r->arena.mem, m->dtype); /* FTC_CHECK_FINITE */
   rt_anomaly_init(&r->an, o);
   return 0;
@@ -154,7 +154,6 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
   int lead = !r->dist || r->dist->rank == 0;
   if (lead && rt_metrics_open(&mt, c->out_dir, r->o.resume, r->o.quiet, r->step) != 0) return 1;
   mt.peak = rt_peak_flops(rt_get_threads(), m->dtype, &mt.peak_how);
-  int32_t *tokens = rt_at(r, m->tokens_off), *targets = rt_at(r, m->targets_off);
   int measured = 0, rc = 0, warned_val = 0;
   int64_t log_every = c->log_every > 0 ? c->log_every : 1;
   rt_signals_install();
@@ -162,11 +161,7 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
     double t0 = rt_now();
     int64_t t = r->step + 1;
     rt_finite_reset();
-    if (r->dist) rt_dist_batch(r, tokens, targets);
-    else rt_data_next(&r->data, tokens, targets);
-    m->forward(&r->ctx, r->arena.mem);
-    double loss = rt_loss(r);
-    m->backward(&r->ctx, r->arena.mem);
+    double loss = rt_step_grads(r); /* every micro-batch's (accum.c) */
     rt_fault_step(r, t, &loss);
     int stop = rt_signals_stop() || (r->o.stop_at > 0 && t >= r->o.stop_at);
     if (r->dist && rt_dist_after_backward(r, &loss, &stop) != 0) {
@@ -178,12 +173,12 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
      * rank, so all skip or stop together); clipping and the skip policy
      * need the norm before the update, otherwise the update's own read of
      * the gradients gives it */
-    double lr = rt_sched_lr(c, t), norm = NAN;
+    double lr = rt_sched_lr(c, t), norm = NAN, inv = 1.0 / (double)r->o.accum; /* sum -> mean */
     int skip = 0;
     r->an.skipped_now = 0;
     if (!isfinite(loss)) skip = rt_nonfinite(r, t, "loss", loss, 1);
     else if (!r->dist && (c->clip > 0 || r->an.skip)) {
-      norm = rt_grad_norm(r);
+      norm = rt_grad_norm(r) * inv;
       if (!isfinite(norm)) skip = rt_nonfinite(r, t, "gradient norm", norm, 1);
     }
     if (skip < 0) {
@@ -198,11 +193,11 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
         break;
       }
     } else if (c->clip > 0) {
-      rt_optim_step(r, lr, norm > c->clip ? c->clip / (norm + 1e-6) : 1.0, t);
+      rt_optim_step(r, lr, inv * (norm > c->clip ? c->clip / (norm + 1e-6) : 1.0), t);
     } else if (r->an.skip) {
-      rt_optim_step(r, lr, 1.0, t);
+      rt_optim_step(r, lr, inv, t);
     } else {
-      norm = sqrt(rt_optim_step(r, lr, 1.0, t));
+      norm = sqrt(rt_optim_step(r, lr, inv, t)) * inv;
     }
     if (!skip && !isfinite(norm)) { /* found by the update, which already used them */
       rt_nonfinite(r, t, "gradient norm", norm, 0);
@@ -276,6 +271,12 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o_in) {
   if (dist) rt_dist_attach(dist, &r);
   int rc = 1;
   char *ckpt_path = NULL;
+  if (o->accum > 1 && m->grad_sync_nodes) {
+    rt_err("--accumulate %lld: this trainer's backward starts the ZeRO gradient collectives "
+           "itself, once per backward; accumulating micro-batches under zero is not supported "
+           "yet", (long long)o->accum);
+    goto done;
+  }
   if (rt_mkdir_p(o->train.out_dir) != 0) {
     rc = 3;
     goto done;
@@ -309,10 +310,12 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o_in) {
     for (int i = 0; i < m->nparams; i++) np += m->params[i].numel;
     char a[32];
     rt_fmt_bytes(a, sizeof a, (double)(m->plan.arena_bytes + o->arena_extra));
-    char ranks[96] = "";
+    char ranks[160] = "";
+    if (o->accum > 1)
+      snprintf(ranks, sizeof ranks, " x %lld micro-batches", (long long)o->accum);
     if (dist && dist->world > 1)
-      snprintf(ranks, sizeof ranks, " x %d ranks (%s)", dist->world,
-               rt_launcher_name(dist->l.how));
+      snprintf(ranks + strlen(ranks), sizeof ranks - strlen(ranks), " x %d ranks (%s)",
+               dist->world, rt_launcher_name(dist->l.how));
     if (dist && dist->stage)
       snprintf(ranks + strlen(ranks), sizeof ranks - strlen(ranks), ", ZeRO stage %d",
                dist->stage);

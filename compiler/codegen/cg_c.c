@@ -98,13 +98,29 @@ static int param_row(const Cg *c, int id) {
 #define F(id) (long long)off(c, id)
 #define LL(x) (long long)(x)
 
+/* A gradient accumulates over a step's micro-batches (passes/accumulate.c):
+ * it writes on the first (ctx->micro == 0) and adds on the others. */
+static int micro(const Cg *c, int id) { return c->g->nodes[id].role == IR_ROLE_GRAD; }
+
 /* An accumulating node (ir_op_accumulates) adds into its accumulator's
  * bytes; the planner runs it in place there, else the value is copied in
- * first. */
+ * first (added, when a gradient's later micro-batch). */
 static void acc_init(const Cg *c, int id, int acc) {
-  if (off(c, id) != off(c, acc))
-    fprintf(c->o, "  rt_copy_%s(F(%lld), F(%lld), %lld);\n", c->sfx, F(id), F(acc),
-            LL(numel(c, id)));
+  if (micro(c, id))
+    fprintf(c->o, "  if (ctx->micro) rt_add_%s(F(%lld), F(%lld), F(%lld), %lld, %lld);\n  else ",
+            c->sfx, F(id), F(id), F(acc), LL(numel(c, id)), LL(numel(c, id)));
+  if (off(c, id) != off(c, acc) || micro(c, id))
+    fprintf(c->o, "%srt_copy_%s(F(%lld), F(%lld), %lld);\n", micro(c, id) ? "" : "  ", c->sfx,
+            F(id), F(acc), LL(numel(c, id)));
+}
+
+/* The kernel of a scatter-add op (embedding_bwd, slice_bwd): its _acc form
+ * when it adds into an accumulator, chosen at run time for a gradient. */
+static void acc_kernel(const Cg *c, const char *op, int static_acc, int id) {
+  if (static_acc) fprintf(c->o, "  rt_%s_acc_%s(", op, c->sfx);
+  else if (micro(c, id))
+    fprintf(c->o, "  (ctx->micro ? rt_%s_acc_%s : rt_%s_%s)(", op, c->sfx, op, c->sfx);
+  else fprintf(c->o, "  rt_%s_%s(", op, c->sfx);
 }
 
 static int emit_node(const Cg *c, int id) {
@@ -138,17 +154,18 @@ static int emit_node(const Cg *c, int id) {
     }
     int accum = n->nin == 3, tri = (int)n->ia[2];
     if (accum) acc_init(c, id, in[2]);
+    const char *beta = accum ? "1" : micro(c, id) ? "ctx->micro != 0" : "0";
     if (tri) { /* causal structure; IR_TRI_* equal the runtime's RT_TRI_* */
       fprintf(o, "  rt_matmul_causal_%s(F(%lld), F(%lld), F(%lld), %lld, %lld, %lld, %lld, %d, "
-                 "%d, %lld, %lld, %d, %d);\n",
+                 "%d, %lld, %lld, %s, %d);\n",
               S, F(id), F(in[0]), F(in[1]), LL(batch), LL(M), LL(N), LL(K), ta, tb, LL(sa),
-              LL(sb), accum, tri);
+              LL(sb), beta, tri);
       break;
     }
     fprintf(o, "  rt_matmul_%s(F(%lld), F(%lld), F(%lld), %lld, %lld, %lld, %lld, %d, %d, "
-               "%lld, %lld, %d);\n",
+               "%lld, %lld, %s);\n",
             S, F(id), F(in[0]), F(in[1]), LL(batch), LL(M), LL(N), LL(K), ta, tb, LL(sa),
-            LL(sb), accum);
+            LL(sb), beta);
     break;
   }
   case IR_ADD:
@@ -237,8 +254,9 @@ static int emit_node(const Cg *c, int id) {
     int ax = (int)n->ia[0];
     int accum = n->op == IR_SLICE_BWD && n->nin == 2;
     if (accum) acc_init(c, id, in[1]);
-    fprintf(o, "  rt_%s%s_%s(F(%lld), F(%lld), %lld, %lld, %lld, %lld, %lld);\n",
-            ir_ops[n->op].name, accum ? "_acc" : "", S, F(id), F(in[0]),
+    if (n->op == IR_SLICE_BWD) acc_kernel(c, "slice_bwd", accum, id);
+    else fprintf(o, "  rt_slice_%s(", S);
+    fprintf(o, "F(%lld), F(%lld), %lld, %lld, %lld, %lld, %lld);\n", F(id), F(in[0]),
             LL(prod(full, 0, ax)), LL(full->d[ax]),
             LL(prod(full, ax + 1, full->rank)), LL(n->ia[1]), LL(n->ia[2]));
     break;
@@ -280,9 +298,15 @@ static int emit_node(const Cg *c, int id) {
   }
   case IR_EMBEDDING_BWD:
     if (n->nin == 3) acc_init(c, id, in[2]);
-    fprintf(o, "  rt_embedding_bwd%s_%s(F(%lld), F(%lld), I(%lld), %lld, %lld, %lld);\n",
-            n->nin == 3 ? "_acc" : "", S, F(id), F(in[0]), F(in[1]), LL(numel(c, in[1])),
-            LL(lastd(c, id)), LL(sh(c, id)->d[0]));
+    acc_kernel(c, "embedding_bwd", n->nin == 3, id);
+    fprintf(o, "F(%lld), F(%lld), I(%lld), %lld, %lld, %lld);\n", F(id), F(in[0]), F(in[1]),
+            LL(numel(c, in[1])), LL(lastd(c, id)), LL(sh(c, id)->d[0]));
+    break;
+  case IR_ACC_GRAD:
+    fprintf(o, "  if (ctx->micro) rt_add_%s(F(%lld), F(%lld), F(%lld), %lld, %lld);\n"
+               "  else rt_copy_%s(F(%lld), F(%lld), %lld);\n",
+            S, F(id), F(id), F(in[0]), LL(numel(c, id)), LL(numel(c, id)), S, F(id), F(in[0]),
+            LL(numel(c, id)));
     break;
   case IR_SUM_TO:
     fprintf(o, "  rt_sum_to_%s(F(%lld), F(%lld), %lld, %lld);\n", S, F(id), F(in[0]),
@@ -560,7 +584,8 @@ static void emit_model(const Cg *c, int np, double step_flops) {
   int sync = 0; /* passes/zero.c placed the gradient collectives */
   for (int i = 0; i < g->n; i++) sync |= !g->nodes[i].dead && g->nodes[i].op == IR_GRAD_SYNC;
   if (sync) fprintf(o, "  .zero_stage = %d,\n  .grad_sync_nodes = 1,\n", g->zero_stage);
-  fprintf(o, "  .step_flops = %s,\n};\n\n", dbl(step_flops, d1, 64));
+  fprintf(o, "  .step_flops = %s,\n", dbl(step_flops, d1, 64));
+  fprintf(o, "  .accumulate = %d,\n};\n\n", r->accum > 0 ? r->accum : 1);
 }
 
 static uint64_t fnv1a(const char *s, size_t n, uint64_t h) {

@@ -98,6 +98,7 @@ static void recipe_defaults(El *E, Recipe *r, const AstNode *root) {
   r->sched = SCHED_CONSTANT;
   r->eval_batches = 8;
   r->seed = 1337;
+  r->accum = 1;
   r->log_every = 1;
   r->dtype = IR_F32;
 }
@@ -392,10 +393,12 @@ static int do_setting(El *E, Scope *sc, const AstNode *s, const char *data_name)
   }
   if (!strcmp(n, "accumulate")) {
     if (get_int(E, &v, at, "accumulate", 1, &i)) return -1;
-    if (i != 1) {
-      el_error(E, at, "accumulate %lld is not supported on this backend yet (only 1)", (long long)i);
+    if (i > 1 << 20) {
+      el_error(E, at, "accumulate %lld: at most %d micro-batches per update", (long long)i, 1 << 20);
       return -1;
     }
+    r->accum = (int)i; /* the same as passes { accumulate(steps: N) } */
+    r->accum_span = at;
     return 0;
   }
   return 0;

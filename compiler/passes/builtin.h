@@ -21,4 +21,9 @@ int pass_dce_run(IrGraph *g);
 #define LM_HEAD_ROWS 512
 int pass_fuse_lm_head_ce_run(IrGraph *g, int64_t rows);
 
+/* compiler/passes/accumulate.c, run by default after the backward passes:
+ * every gradient adds into itself on micro-batches after a step's first
+ * (see the file). Returns the ACC_GRAD nodes added, or -1. */
+int pass_accumulate_grads(IrGraph *g, Diag *d);
+
 #endif

@@ -345,8 +345,8 @@ static void test_errors(void) {
        "data train = text(\"x\", seq: 8, batch: 1)\ntrain {\n  precision bf16\n  accumulate 4\n}\n",
        "recipe.ft:5:13: error: precision bf16 is not supported on this backend yet (only fp32)"},
       {"use gpt2\nmodel = gpt2.small(vocab: 256, ctx: 8, layers: 1)\n"
-       "data train = text(\"x\", seq: 8, batch: 1)\ntrain {\n  precision bf16\n  accumulate 4\n}\n",
-       "recipe.ft:6:14: error: accumulate 4 is not supported on this backend yet (only 1)"},
+       "data train = text(\"x\", seq: 8, batch: 1)\ntrain {\n  precision bf16\n  accumulate 0\n}\n",
+       "recipe.ft:6:14: error: accumulate must be at least 1, got 0"},
       {"data train = text(\"x\", seq: 8, batch: 1)\n", "error: the recipe has no `model = ...`"},
       {"model M() {\n  sub = M()\n  forward(t) {\n    return t\n  }\n}\nmodel = M()\n"
        "data train = text(\"x\", seq: 8, batch: 1)\n",

@@ -1,0 +1,33 @@
+/* runtime/accum.c -- one update's gradients, over its micro-batches.
+ *
+ * One idea: a step's global batch is ranks * n * B consecutive rows of the
+ * data loader (data.c's global-batch rule); micro-batch i of rank r reads
+ * rows (r*n + i)*B .. +B into the model's [B, T] inputs and runs forward
+ * and backward with rt_ctx.micro = i, so the generated gradients write on
+ * the first micro-batch and add on the others (compiler/passes/
+ * accumulate.c). The update then scales them by 1/(ranks * n) (train.c,
+ * dist.c): the same step as one batch of ranks * n * B rows, at the
+ * activation memory of B. n is a run-time number (the recipe's
+ * `accumulate`, or --accumulate), so any trainer can run any.
+ */
+#include "dist.h"
+#include "rt_internal.h"
+
+double rt_step_grads(rt_run *r) {
+  const rt_model *m = r->m;
+  int64_t n = r->o.accum > 0 ? r->o.accum : 1, B = m->data.batch;
+  int64_t rank = r->dist ? r->dist->rank : 0, world = r->dist ? r->dist->world : 1;
+  int32_t *tok = rt_at(r, m->tokens_off), *tgt = rt_at(r, m->targets_off);
+  double sum = 0;
+  r->ctx.nmicro = (int)n;
+  for (int64_t i = 0; i < n; i++) {
+    rt_data_rows(&r->data, (rank * n + i) * B, (int)B, tok, tgt);
+    r->ctx.micro = (int)i;
+    m->forward(&r->ctx, r->arena.mem);
+    sum += rt_loss(r);
+    m->backward(&r->ctx, r->arena.mem);
+  }
+  r->ctx.micro = 0;
+  rt_data_advance(&r->data, world * n * B);
+  return sum / (double)n;
+}
