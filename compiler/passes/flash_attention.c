@@ -190,21 +190,31 @@ static int fuse_all(IrGraph *g, Diag *d, int64_t block, int64_t threads, Span wh
     if (g->nodes[i].dead) continue;
     for (int j = 0; j < g->nodes[i].nin; j++) users[g->nodes[i].in[j]]++;
   }
+  /* a group's sink is the one tagged node no other node of its group
+   * reads: one walk marks the read ones and counts each group's sinks (the
+   * last one found is the sink when there is only one) */
+  int *sink = malloc(sizeof(int) * ((size_t)g->ngroups + 1)),
+      *nsinks = calloc((size_t)g->ngroups + 1, sizeof(int));
+  char *read = calloc((size_t)g->n + 1, 1);
+  if (!sink || !nsinks || !read) {
+    free(users), free(sink), free(nsinks), free(read);
+    return -1;
+  }
+  for (int j = 0; j < g->n; j++) {
+    int grp = g->nodes[j].group;
+    if (grp < 0 || !in_group(g, j, grp)) continue;
+    for (int k = 0; k < g->nodes[j].nin; k++)
+      if (in_group(g, g->nodes[j].in[k], grp)) read[g->nodes[j].in[k]] = 1;
+  }
+  for (int i = 0; i < g->n; i++) {
+    int grp = g->nodes[i].group;
+    if (grp < 0 || !in_group(g, i, grp) || read[i]) continue;
+    sink[grp] = i;
+    nsinks[grp]++;
+  }
   int fused = 0, seen = 0, rc = 0;
   for (int grp = 0; grp < g->ngroups && rc == 0; grp++) {
-    /* the group's sink: the one tagged node no other tagged node reads */
-    int out = -1, nsink = 0;
-    for (int i = 0; i < g->n; i++) {
-      if (!in_group(g, i, grp)) continue;
-      int read = 0;
-      for (int j = i + 1; j < g->n && !read; j++)
-        if (in_group(g, j, grp))
-          for (int k = 0; k < g->nodes[j].nin; k++) read |= g->nodes[j].in[k] == i;
-      if (!read) {
-        out = i;
-        nsink++;
-      }
-    }
+    int out = nsinks[grp] ? sink[grp] : -1, nsink = nsinks[grp];
     if (out < 0) continue; /* not an attention group */
     seen++;
     Att a;
@@ -217,7 +227,7 @@ static int fuse_all(IrGraph *g, Diag *d, int64_t block, int64_t threads, Span wh
     if (fuse(g, d, &a, block, threads) < 0) rc = -1;
     else fused++;
   }
-  free(users);
+  free(users), free(sink), free(nsinks), free(read);
   if (rc == 0 && seen == 0)
     diag_at(d, DIAG_WARNING, where, "flash_attention: the model has no attention to fuse");
   return rc < 0 ? -1 : fused;

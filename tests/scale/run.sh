@@ -47,6 +47,17 @@ check "2000 layers: plan exit 0" test $rc = 0
 check "2000 layers: plan in ${ms} ms < $((5000 * slow)) ms" test "$ms" -lt $((5000 * slow))
 check "2000 layers: 168018 scheduled ops (8 per layer are acc_grad: passes/accumulate.c)" grep -q "peak at op [0-9]* of 168018:" "$W/L2000.plan"
 
+# the passes too: the verifier after every pass used to compare every
+# parameter name with every node, and flash_attention scanned the whole
+# graph per attention group (163 s at 2000 layers)
+{ gpt2_recipe 2000; printf 'passes {\n  flash_attention\n  checkpoint(every: 1)\n}\n'; } > "$W/P2000.ft"
+t0=$(now)
+"$FTC" plan "$W/P2000.ft" > "$W/P2000.plan" 2> "$W/P2000.err"; rc=$?
+ms=$(( ($(now) - t0) / 1000000 ))
+check "2000 layers + flash_attention + checkpoint: plan exit 0" test $rc = 0
+check "2000 layers + flash_attention + checkpoint: plan in ${ms} ms < $((8000 * slow)) ms" \
+  test "$ms" -lt $((8000 * slow))
+
 # 1000 layers used to crash autodiff (a node pointer read after the node
 # array moved); the C must carry the planned arena
 gpt2_recipe 1000 > "$W/L1000.ft"
