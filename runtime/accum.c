@@ -8,7 +8,8 @@
  * accumulate.c). The update then scales them by 1/(ranks * n) (train.c,
  * dist.c): the same step as one batch of ranks * n * B rows, at the
  * activation memory of B. n is a run-time number (the recipe's
- * `accumulate`, or --accumulate), so any trainer can run any.
+ * `accumulate`, or --accumulate), so any trainer can run any: a checkpoint
+ * resumed on fewer ranks keeps its global batch with more micro-batches.
  */
 #include "dist.h"
 #include "rt_internal.h"
@@ -30,4 +31,18 @@ double rt_step_grads(rt_run *r) {
   r->ctx.micro = 0;
   rt_data_advance(&r->data, world * n * B);
   return sum / (double)n;
+}
+
+int rt_accum_resume(rt_run *r, const char *path, uint64_t gb, int world, int lead) {
+  uint64_t per = (uint64_t)world * (uint64_t)r->data.batch; /* rows of one micro-batch each */
+  if (gb == 0 || gb == per * (uint64_t)r->o.accum) return 0;
+  if (r->o.accum_given || gb % per != 0 || gb / per > 1 << 20) return -1;
+  int64_t was = r->o.accum;
+  r->o.accum = (int64_t)(gb / per);
+  if (lead && !r->o.quiet)
+    printf("%s: its steps took %llu rows (the global batch); %d rank%s x batch %d take them "
+           "in %lld micro-batches (was %lld; --accumulate chooses)\n",
+           path, (unsigned long long)gb, world, world == 1 ? "" : "s", r->data.batch,
+           (long long)r->o.accum, (long long)was);
+  return 0;
 }

@@ -288,9 +288,16 @@ int rt_ckpt_load(rt_run *r, const char *path) {
     rt_warn("%s: the checkpoint was trained on %s tokens, %s has %lld: the data "
             "order will differ from the original run", path, nt, r->data.path,
             (long long)r->data.n);
-  /* micro-batches per update (accum.c): another count is another global batch */
-  const char *ac = rt_st_meta(&f, "ftrt.accumulate");
-  if (ac && strtoll(ac, NULL, 10) != r->o.accum)
+  /* micro-batches per update (accum.c): another count is another global
+   * batch, which a data-parallel run's index records (ckpt_shard.c) */
+  const char *ac = rt_st_meta(&f, "ftrt.accumulate"), *gbs = rt_st_meta(&f, "ftrt.global_batch");
+  uint64_t gb = gbs ? strtoull(gbs, NULL, 10)
+                    : ac ? strtoull(ac, NULL, 10) * (uint64_t)r->data.batch : 0;
+  if (rt_accum_resume(r, path, gb, 1, 1) != 0 && gbs)
+    rt_warn("%s: the checkpoint's steps took %s rows (its global batch), this run takes "
+            "%lld: its losses differ from the original run's", path, gbs,
+            (long long)r->o.accum * r->data.batch);
+  else if (ac && strtoll(ac, NULL, 10) != r->o.accum)
     rt_warn("%s: the checkpoint's steps took %s micro-batches of %d rows, this run takes %lld: "
             "its global batch, and so its losses, differ from the original run's (--accumulate "
             "%s for those)", path, ac, r->data.batch, (long long)r->o.accum, ac);

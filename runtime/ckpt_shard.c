@@ -229,7 +229,7 @@ int rt_dist_ckpt_load(rt_run *r, const char *path) {
     goto done;
   if (rt_st_meta(&f, "ftrt.shards") && rt_ckpt_meta_u64(&f, "ftrt.shards", &shards)) goto done;
   int64_t mine = (int64_t)world * r->o.accum * r->data.batch; /* accum.c's rows */
-  if (gb > 0 && (int64_t)gb != mine) {
+  if (rt_accum_resume(r, path, gb, world, rank == 0) != 0) {
     char how[200] = "", per[64] = "";
     int B = r->data.batch;
     if (gb % (uint64_t)B == 0)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "dist.h"
+#include "kernels.h" /* rt_add_*: a micro-batch adds into the gradient slice */
 
 #define ALIGN 64
 static int64_t align_up(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
@@ -271,15 +272,33 @@ static void wait_req(rt_dist *d, int i) {
   if (d->comm && rt_comm_wait(d->comm, &d->req[i]) != 0) fatal(d);
 }
 
+/* Micro-batches (accum.c): at stages 0-1 the whole gradients add up in
+ * place, so their collectives run after the last micro-batch only. */
+static int before_last(const rt_ctx *c) {
+  return c->dist->stage < 2 && c->micro + 1 < c->nmicro;
+}
+
+/* At stages 2-3 each micro-batch's whole gradient is new, and its
+ * reduce-scatter must add into the slice: this rank adds the slice into
+ * its own part of the gradient first, so the collective's sum includes it
+ * (no buffer beyond the gradient itself). */
+static void add_slice(rt_dist *d, const rt_model *m, unsigned char *arena, int i, void *grad) {
+  size_t es = rt_dtype_size(m->dtype);
+  void *part = (unsigned char *)grad + (size_t)d->lo[i] * es, *shard = arena + d->g_off[i];
+  if (m->dtype == RT_F64) rt_add_f64(part, part, shard, d->cnt[i], d->cnt[i]);
+  else rt_add_f32(part, part, shard, d->cnt[i], d->cnt[i]);
+}
+
 void rt_dist_grad_sync(rt_ctx *c, int param, void *grad) {
   rt_dist *d = c->dist;
-  if (!d || c->no_grads) return;
+  if (!d || c->no_grads || before_last(c)) return;
+  if (d->stage >= 2 && c->micro > 0 && d->cnt[param] > 0) add_slice(d, c->m, c->arena, param, grad);
   start_grad(d, c->m, c->arena, param, grad);
 }
 
 void rt_dist_grad_wait(rt_ctx *c, int param) {
   rt_dist *d = c->dist;
-  if (!d || c->no_grads) return;
+  if (!d || c->no_grads || before_last(c)) return;
   wait_req(d, param);
 }
 

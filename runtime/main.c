@@ -259,6 +259,7 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
     else if (!strcmp(name, "--accumulate")) {
       rc = VAL() || to_i64(name, v, 1, &o->accum);
       if (!rc && o->accum > 1 << 20) o->accum = 1 << 20;
+      o->accum_given = 1;
     }
     else if (!strcmp(name, "--lr")) rc = VAL() || to_f64(name, v, 0, &o->train.lr);
     else if (!strcmp(name, "--out")) rc = VAL() || !(o->train.out_dir = v);

@@ -61,6 +61,8 @@ typedef struct rt_opts {
   int nfiles;
   int64_t arena_extra;                    /* bytes after the plan (ZeRO shards) */
   int64_t accum;                          /* micro-batches per update (>= 1) */
+  int accum_given;                        /* --accumulate was given (a resume
+                                             keeps the checkpoint's otherwise) */
 } rt_opts;
 
 /* ---- the arena (arena.c) ---------------------------------------------- */
@@ -321,6 +323,12 @@ int rt_setup_weights(rt_run *r, int want_trained);
  * rows of the global batch), the gradients summed in place; ends the step
  * in the data loader. Returns the mean loss of the micro-batches. */
 double rt_step_grads(rt_run *r);
+/* On resume: when the checkpoint's global batch of gb rows (0: unknown) is
+ * not this run's, takes the micro-batches per rank that keep it at world
+ * ranks, unless --accumulate chose the count or gb is not a multiple of
+ * world * batch. Returns 0 when this run now takes gb rows, -1 when not
+ * (the caller says so); speaks only on rank 0 (lead). */
+int rt_accum_resume(rt_run *r, const char *path, uint64_t gb, int world, int lead);
 
 /* ---- signals (signals.c) ----------------------------------------------- */
 void rt_signals_install(void);

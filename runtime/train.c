@@ -271,12 +271,6 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o_in) {
   if (dist) rt_dist_attach(dist, &r);
   int rc = 1;
   char *ckpt_path = NULL;
-  if (o->accum > 1 && m->grad_sync_nodes) {
-    rt_err("--accumulate %lld: this trainer's backward starts the ZeRO gradient collectives "
-           "itself, once per backward; accumulating micro-batches under zero is not supported "
-           "yet", (long long)o->accum);
-    goto done;
-  }
   if (rt_mkdir_p(o->train.out_dir) != 0) {
     rc = 3;
     goto done;
@@ -311,8 +305,8 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o_in) {
     char a[32];
     rt_fmt_bytes(a, sizeof a, (double)(m->plan.arena_bytes + o->arena_extra));
     char ranks[160] = "";
-    if (o->accum > 1)
-      snprintf(ranks, sizeof ranks, " x %lld micro-batches", (long long)o->accum);
+    if (r.o.accum > 1) /* a resume may have raised it (accum.c) */
+      snprintf(ranks, sizeof ranks, " x %lld micro-batches", (long long)r.o.accum);
     if (dist && dist->world > 1)
       snprintf(ranks + strlen(ranks), sizeof ranks - strlen(ranks), " x %d ranks (%s)",
                dist->world, rt_launcher_name(dist->l.how));

@@ -99,8 +99,12 @@ static int param_row(const Cg *c, int id) {
 #define LL(x) (long long)(x)
 
 /* A gradient accumulates over a step's micro-batches (passes/accumulate.c):
- * it writes on the first (ctx->micro == 0) and adds on the others. */
-static int micro(const Cg *c, int id) { return c->g->nodes[id].role == IR_ROLE_GRAD; }
+ * it writes on the first (ctx->micro == 0) and adds on the others. From
+ * zero stage 2 on, whole gradients are temporaries that every backward
+ * writes afresh: the reduce-scatter adds into the slice (runtime/dist.c). */
+static int micro(const Cg *c, int id) {
+  return c->g->nodes[id].role == IR_ROLE_GRAD && c->g->zero_stage < 2;
+}
 
 /* An accumulating node (ir_op_accumulates) adds into its accumulator's
  * bytes; the planner runs it in place there, else the value is copied in

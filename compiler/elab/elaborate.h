@@ -1,4 +1,4 @@
-/* compiler/elab/elaborate.h -- private to the elaborator (compiler/elab/*.c):
+/* compiler/elab/elaborate.h -- private to the elaborator (the .c files of compiler/elab/):
  * the values of the small interpreter that runs a checked AST and emits the
  * forward graph, its scopes and its helpers.
  *

@@ -13,6 +13,11 @@
  * folds 1/n into the update's gradient scale, so n micro-batches of B rows
  * equal one batch of n*B at the activation memory of B.
  *
+ * From zero stage 2 on the whole gradients are temporaries and nothing
+ * is rewritten: each micro-batch's reduce-scatter adds into the rank's
+ * slice (runtime/dist.c); at stages 0-1 the collectives run after the last
+ * micro-batch only.
+ *
  * The rewrite runs by default in every build (the driver, after the
  * recipe's backward passes), so any trainer can accumulate: `--accumulate
  * N` sets n at run time (data-parallel resumes on fewer ranks raise it).
@@ -30,6 +35,7 @@ static int adds_natively(IrOp op) {
 
 int pass_accumulate_grads(IrGraph *g, Diag *d) {
   int n0 = g->n, added = 0;
+  if (g->zero_stage >= 2) return 0; /* temporaries: the reduce-scatter adds (dist.c) */
   int *acc = malloc(sizeof(int) * ((size_t)n0 + 1)); /* per node: its ACC_GRAD, or -1 */
   if (!acc) return -1;
   for (int i = 0; i < n0; i++) {
@@ -59,17 +65,27 @@ int pass_accumulate_grads(IrGraph *g, Diag *d) {
     added++;
   }
   /* whatever read a gradient (a collective: passes/zero.c) reads the sum */
-  int moved = 0;
   for (int k = 0; k < g->n; k++) {
     IrNode *x = &g->nodes[k];
     for (int j = 0; j < x->nin && !x->dead; j++)
-      if (x->in[j] < n0 && acc[x->in[j]] >= 0 && acc[x->in[j]] != k) {
-        x->in[j] = acc[x->in[j]];
-        moved = 1;
-      }
+      if (x->in[j] < n0 && acc[x->in[j]] >= 0 && acc[x->in[j]] != k) x->in[j] = acc[x->in[j]];
+  }
+  /* each sum right after its producer: the temporary dies at once, and the
+   * gradients complete in the order the planner lays them out (by id), so
+   * zero's all-reduces still fill buckets of neighbours (runtime/dist.c) */
+  int rc = added;
+  if (added) {
+    int *order = malloc(sizeof(int) * ((size_t)g->n + 1)), k = 0;
+    if (!order) rc = -1;
+    for (int i = 0; order && i < n0; i++) {
+      order[k++] = i;
+      if (acc[i] >= 0) order[k++] = acc[i];
+    }
+    if (order && (k != g->n || ir_permute_nodes(g, order) < 0)) rc = -1;
+    free(order);
   }
   free(acc);
-  return moved && ir_sort(g, stderr) < 0 ? -1 : added;
+  return rc;
 }
 
 static int run(IrGraph *g, const PassArgs *a, Diag *d) {

@@ -5,8 +5,9 @@
 # relative; clipped, and unclipped), however n is given: the train setting
 # `accumulate 4`, the pass `accumulate(steps: 4)`, or `--accumulate 4` at
 # run time on a recipe without either. It plans the activations of batch 2
-# (the measured arena equals the plan), resumes bitwise, warns when resumed
-# with another n, and the mistakes are refused at the recipe's span.
+# (the measured arena equals the plan), resumes bitwise (with the
+# checkpoint's n unless --accumulate says otherwise, which it warns
+# about), and the mistakes are refused at the recipe's span.
 # One line per check; ends "N passed, N failed".
 : "${FTC:?}" "${BUILD:?}" "${SRC:?}"
 W=$BUILD/accumulate
@@ -78,6 +79,12 @@ check "ftc plan says what accumulate does" \
 check "stopped at step 7 and resumed: the same 20 losses, bit for bit" \
   eval 'losses "$W/res/metrics.jsonl" > "$W/r.l" && losses "$W/acc.run/metrics.jsonl" > "$W/a.l" &&
         [ "$(wc -l < "$W/r.l")" = 20 ] && cmp -s "$W/r.l" "$W/a.l"'
+"$W/b2" --out "$W/res3" --accumulate 4 --stop-at 7 --quiet > /dev/null 2>&1 &&
+  "$W/b2" --out "$W/res3" --resume > "$W/res3.log" 2>&1
+check "stopped with --accumulate 4, resumed without: the checkpoint's 4 micro-batches (it says so)" \
+  grep -q "its steps took 8 rows (the global batch); 1 rank x batch 2 take them in 4 micro-batches" "$W/res3.log"
+check "... and the same 20 losses, bit for bit" \
+  eval 'losses "$W/res3/metrics.jsonl" > "$W/r.l" && [ "$(wc -l < "$W/r.l")" = 20 ] && cmp -s "$W/r.l" "$W/a.l"'
 "$W/acc" --out "$W/res2" --stop-at 3 --quiet > /dev/null 2>&1
 "$W/acc" --out "$W/res2" --resume --accumulate 2 --quiet > /dev/null 2> "$W/res2.err"
 check "resumed with another --accumulate: warned that the global batch differs" \

@@ -3,7 +3,9 @@
 # (mpirun --oversubscribe): 2 and 4 ranks at per-rank batch 4/N give the
 # losses of 1 rank at batch 4 (plain data parallel, zero stage 1, stage 2),
 # every rank's measured arena equals its plan and `ftc plan --ranks N`,
-# a checkpoint saved at 4 ranks resumes at 2 and at 1 with the losses of the
+# with --accumulate 2 at 2 ranks x batch 1 as well (stages 0-3), a checkpoint
+# saved at 4 ranks resumes at 2 (the same trainer: 2 micro-batches) and at 1
+# with the losses of the
 # uninterrupted run, a rank killed with SIGKILL mid-step ends the job within
 # the timeout with a message naming it and the previous checkpoint resumes,
 # and launches that cannot work are refused with the reason.
@@ -101,6 +103,15 @@ FTC_BUCKET_MB=0 $MPIRUN -n 2 "$W/z1_2" --out "$W/nb" --threads 1 > "$W/nb.log" 2
 check "FTC_BUCKET_MB=0: 28 all-reduces" grep -q "gradients: 28 tensors in 28 all-reduces" "$W/nb.log"
 check "... and the same losses" same_losses "$W/nb/metrics.jsonl" "$W/ref.out/metrics.jsonl" 1e-9
 check "only rank 0 logs steps" [ "$(grep -c '^step' "$W/z2_4.log")" = 10 ]
+# accumulate: 2 ranks x batch 1 x 2 micro-batches read the 4 rows of the
+# global batch (data.c's rule); at stages 0-1 the collectives run after the
+# last micro-batch, at 2-3 each reduce-scatter adds into the slice
+for v in dp z1 z2 z3; do
+  $MPIRUN -n 2 "$W/${v}_4" --out "$W/${v}_acc" --threads 1 --accumulate 2 > "$W/${v}_acc.log" 2>&1
+  check "$v: 2 ranks x batch 1 x --accumulate 2 give 1 rank's losses at batch 4 (exit $?, 1e-9)" \
+    same_losses "$W/${v}_acc/metrics.jsonl" "$W/ref.out/metrics.jsonl" 1e-9
+done
+check "... and the trainer says how" grep -q "batch 1 x 2 micro-batches x 2 ranks (mpirun), ZeRO stage 2" "$W/z2_acc.log"
 
 # -- 2. memory: every rank's measured arena = its plan = ftc plan --ranks N -----
 for v in z1 z2 z3 dp; do
@@ -141,11 +152,17 @@ check "4 -> 1 rank: steps 1-10 equal the uninterrupted 4-rank run (1e-9)" \
   same_losses "$W/rs1/metrics.jsonl" "$W/z2_4.out/metrics.jsonl" 1e-9
 check "the 2-rank resume wrote 2 shards and removed the 4 old ones" \
   [ -s "$W/rs2/ckpt.step00000010.rank1-of-2.safetensors" -a ! -e "$W/rs2/ckpt.step00000005.rank0-of-4.safetensors" ]
+cp -r "$W/rs" "$W/rsy"
 $MPIRUN -n 2 "$W/z2_4" --out "$W/rsx" --threads 1 --resume > "$W/rsx.log" 2>&1
+check "the same trainer on 2 ranks keeps the global batch of 4 with 2 micro-batches (exit $?)" \
+  grep -q "its steps took 4 rows (the global batch); 2 ranks x batch 1 take them in 2 micro-batches" "$W/rsx.log"
+check "... and continues the uninterrupted 4-rank run (1e-9)" \
+  same_losses "$W/rsx/metrics.jsonl" "$W/z2_4.out/metrics.jsonl" 1e-9
+$MPIRUN -n 3 "$W/z2_4" --out "$W/rsy" --threads 1 --resume > "$W/rsy.log" 2>&1
 rc=$?
-check "same trainer on 2 ranks (global batch 2, not 4) is refused (exit $rc)" [ $rc != 0 ]
+check "on 3 ranks (4 rows do not split in 3) it is refused (exit $rc)" [ $rc != 0 ]
 check "... with the reason and the way out" \
-  grep -q "took 4 rows per step (its global batch) and this run takes 2 (2 ranks x batch 1).*resume on 4 ranks, or build the recipe with batch 2" "$W/rsx.log"
+  grep -q "took 4 rows per step (its global batch) and this run takes 3 (3 ranks x batch 1).*resume on 4 ranks" "$W/rsy.log"
 
 # stage 3: the weights are sharded too; resumed at 2 ranks and by the plain
 # 1-rank trainer (no zero), which assembles whole tensors from the slices
