@@ -328,6 +328,12 @@ static int grad_matmul(Ad *ad, int y, int dy) {
               : bmatmul_tri(ad, dd, aa, 1, 0, out_a, &bs);
     if (acc(ad, b, c) < 0) return -1;
   }
+  /* y = a @ b + acc (passes/lora.c adds an adapter into the base's output):
+   * the accumulator's gradient is dy itself */
+  if (ad->g->nodes[y].nin == 3) { /* (n may be stale: the array grew) */
+    int ac = ad->g->nodes[y].in[2];
+    if (wants(ad, ac) && acc(ad, ac, dy) < 0) return -1;
+  }
   return 0;
 }
 

@@ -68,7 +68,7 @@ check "passes shows status" has "$T/passes.txt" "not implemented yet"
 B=$SRC/tests/build
 "$FTC" build "$B/not_implemented.ft" -o "$T/x" 2> "$T/ni.err"
 check "unimplemented pass: exit 1" test $? = 1
-check "unimplemented pass: message at its line" has "$T/ni.err" "not_implemented.ft:7:[0-9]*: error: pass 'lora' is not implemented yet"
+check "unimplemented pass: message at its line" has "$T/ni.err" "not_implemented.ft:7:[0-9]*: error: pass 'qlora' is not implemented yet"
 "$FTC" plan "$B/not_implemented.ft" 2> "$T/ni2.err" > /dev/null
 check "unimplemented pass: plan exit 1" test $? = 1
 "$FTC" build "$B/bad_mixture.ft" -o "$T/x" 2> "$T/bm.err"

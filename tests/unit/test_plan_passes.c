@@ -87,7 +87,7 @@ int main(void) {
   expect_error("test_b test_b", "pass 'test_b' is listed twice");
   expect_error("lorra", "unknown pass 'lorra' (did you mean 'lora'?)");
   expect_error("hift", "pass 'hift' needs argument 'groups'");
-  expect_error("lora(rank: 4)", "pass 'lora' is not implemented yet");
+  expect_error("qlora(rank: 4)", "pass 'qlora' is not implemented yet");
 
   /* the signatures ast_check sees */
   const AstSig *s = ftc_pass_sigs();
