@@ -12,7 +12,7 @@
 #include "driver.h"
 
 typedef struct Args {
-  const char *file, *out, *emit_c, *after;
+  const char *file, *out, *emit_c, *after, *emit_cuda, *arch;
   int json, keep, backward, verify, dtype, text, ranks;
   int no_file_ok; /* ftc passes: no recipe */
 } Args;
@@ -74,7 +74,8 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
       return -1;
     }
     if (!strcmp(s, "-o") || !strcmp(s, "--dtype") || !strcmp(s, "--emit-c") ||
-        !strcmp(s, "--plugin") || !strcmp(s, "--after") || !strcmp(s, "--ranks"))
+        !strcmp(s, "--plugin") || !strcmp(s, "--after") || !strcmp(s, "--ranks") ||
+        !strcmp(s, "--emit-cuda") || !strcmp(s, "--arch"))
       takes = 1;
     if (takes && i + 1 >= argc) {
       fprintf(stderr, "ftc %s: option '%s' needs a value\n%s", argv[0], s, usage);
@@ -101,6 +102,8 @@ static int parse(int argc, char **argv, const char *allowed, Args *a, const char
       }
       a->ranks = (int)v;
     }
+    else if (!strcmp(s, "--emit-cuda")) a->emit_cuda = argv[++i];
+    else if (!strcmp(s, "--arch")) a->arch = argv[++i];
     else if (!strcmp(s, "--dtype")) {
       a->dtype = parse_dtype(argv[++i]);
       if (a->dtype == -2) {
@@ -168,15 +171,28 @@ static const char *default_out(const char *file, char *buf, size_t cap) {
 
 int cmd_build(int argc, char **argv) {
   static const char usage[] =
-      "usage: ftc build FILE.ft [-o TRAINER] [--dtype f32|f64] [--emit-c FILE.c] [--keep]\n"
-      "                 [--verify] [--plugin P.so]...\n"
+      "usage: ftc build FILE.ft [-o TRAINER] [--dtype f32|f64] [--arch LIST]\n"
+      "                 [--emit-c FILE.c] [--emit-cuda FILE.cu] [--keep] [--verify]\n"
+      "                 [--plugin P.so]...\n"
       "  Compiles the recipe into one standalone trainer binary (default name: the\n"
       "  recipe's without .ft). --dtype f64 builds the float64 trainer for gradient\n"
       "  checks; --emit-c also writes the generated C; --keep keeps the build dir.\n"
       "  --plugin loads a pass plugin whose passes the recipe may name (repeatable).\n"
-      "  Environment: FTC_CC overrides the C compiler.\n";
+      "  Where ftc was configured with the CUDA toolkit the trainer also carries its\n"
+      "  CUDA step (./trainer --device cuda|emu; the same binary runs --device cpu\n"
+      "  on machines without a GPU or driver):\n"
+      "    --arch sm_80,sm_90  GPU architectures to compile the generated kernels for\n"
+      "                        with NVRTC (cubins embedded, plus PTX of the newest for\n"
+      "                        later GPUs); default sm_90 (or $FTC_ARCH); none = a\n"
+      "                        CPU-only trainer. Compiled kernels are cached\n"
+      "                        ($FTC_CACHE_DIR, default ~/.cache/ftc/kernels).\n"
+      "    --emit-cuda FILE.cu also write the generated CUDA C (each kernel names\n"
+      "                        the IR node and .ft line it came from).\n"
+      "  Environment: FTC_CC overrides the C compiler; FTC_BUILD_STATS=1 prints kernel\n"
+      "  counts and NVRTC time.\n";
   Args a = {0};
-  int pr = parse(argc, argv, "-o --dtype --emit-c --keep --verify --plugin", &a, usage);
+  int pr = parse(argc, argv, "-o --dtype --emit-c --emit-cuda --arch --keep --verify --plugin",
+                 &a, usage);
   if (pr) return parse_exit(pr);
   char buf[4096];
   const char *out = a.out ? a.out : default_out(a.file, buf, sizeof buf);
@@ -185,7 +201,8 @@ int cmd_build(int argc, char **argv) {
   if (rc == EXIT_OK && !d.r.opt_given) /* README "Your first recipe": why a warning */
     fprintf(stderr, "ftc build: warning: %s names no optimizer; the trainer uses the default "
             "adamw(lr: 3e-4, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0)\n", a.file);
-  if (rc == EXIT_OK) rc = build_trainer(&d, out, a.emit_c, a.keep);
+  BuildOpts bo = {a.emit_c, a.emit_cuda, a.arch, a.keep};
+  if (rc == EXIT_OK) rc = build_trainer(&d, out, &bo);
   drv_free(&d);
   return rc;
 }

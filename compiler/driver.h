@@ -46,10 +46,16 @@ typedef struct Drv {
 int drv_compile(const DrvOpts *o, Drv *out);
 void drv_free(Drv *d);
 
-/* compiler/codegen/build.c: generates the trainer's C for a planned graph and links
- * it with the runtime into `out`. `emit_c` (or NULL) also receives the
- * source; `keep` leaves the temp build directory (printed). Returns an exit
- * code (cmd.h). */
-int build_trainer(const Drv *d, const char *out, const char *emit_c, int keep);
+/* compiler/codegen/build.c: generates the trainer's C for a planned graph
+ * (and, with the CUDA toolkit, its CUDA step: kernels through NVRTC for
+ * `arch`, embedded) and links it with the runtime into `out`. */
+typedef struct BuildOpts {
+  const char *emit_c;     /* also write the generated C here (or NULL) */
+  const char *emit_cuda;  /* also write the kernel module here (or NULL) */
+  const char *arch;       /* "sm_80,sm_90", "none"; NULL = $FTC_ARCH or sm_90 */
+  int keep;               /* keep the temp build directory (printed) */
+} BuildOpts;
+/* Returns an exit code (cmd.h). */
+int build_trainer(const Drv *d, const char *out, const BuildOpts *bo);
 
 #endif

@@ -11,26 +11,34 @@
  * `accumulate`, or --accumulate), so any trainer can run any: a checkpoint
  * resumed on fewer ranks keeps its global batch with more micro-batches.
  */
+#include "dev.h"
 #include "dist.h"
 #include "rt_internal.h"
 
-double rt_step_grads(rt_run *r) {
+int rt_step_grads(rt_run *r, double *loss) {
   const rt_model *m = r->m;
   int64_t n = r->o.accum > 0 ? r->o.accum : 1, B = m->data.batch;
   int64_t rank = r->dist ? r->dist->rank : 0, world = r->dist ? r->dist->world : 1;
   int32_t *tok = rt_at(r, m->tokens_off), *tgt = rt_at(r, m->targets_off);
   double sum = 0;
+  if (r->dev && n > 1) { /* the device step writes its gradients, never adds */
+    rt_err("--device %s: %lld micro-batches per update (accumulate) are not supported on a "
+           "device yet; use --accumulate 1 with a larger batch, or --device cpu",
+           rt_dev_kind_name((rt_device_kind)r->o.device), (long long)n);
+    return -1;
+  }
   r->ctx.nmicro = (int)n;
   for (int64_t i = 0; i < n; i++) {
     rt_data_rows(&r->data, (rank * n + i) * B, (int)B, tok, tgt);
     r->ctx.micro = (int)i;
-    m->forward(&r->ctx, r->arena.mem);
+    if (rt_step_forward(r) != 0) return -1; /* the CPU's step or the device's (device.c) */
     sum += rt_loss(r);
-    m->backward(&r->ctx, r->arena.mem);
+    if (rt_step_backward(r) != 0) return -1;
   }
   r->ctx.micro = 0;
   rt_data_advance(&r->data, world * n * B);
-  return sum / (double)n;
+  *loss = sum / (double)n;
+  return 0;
 }
 
 int rt_accum_resume(rt_run *r, const char *path, uint64_t gb, int world, int lead) {

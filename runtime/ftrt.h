@@ -69,6 +69,7 @@ typedef struct rt_plan_info {
 } rt_plan_info;
 
 struct rt_ctx;
+struct rt_dev_program;
 typedef void (*rt_step_fn)(struct rt_ctx *c, unsigned char *arena);
 
 typedef struct rt_model {
@@ -108,6 +109,8 @@ typedef struct rt_model {
   int accumulate;         /* micro-batches per update by default (>= 1); every
                              gradient writes on micro-batch 0 and adds on the
                              others (rt_ctx.micro), so --accumulate can change it */
+  /* the CUDA step (ftdev.h) when ftc built device code, else NULL */
+  const struct rt_dev_program *dev;
 } rt_model;
 
 /* The run-time context the step functions receive. */
@@ -193,6 +196,9 @@ double rt_prof_now(void);
 void rt_prof_end(int site, double t0);
 int rt_prof_on(void);
 void rt_prof_extra(const char *what, double t0);     /* runtime-side sites */
+/* Instead of timing, call fn(site) after every generated call (devcheck
+ * runs the CPU step in lockstep with a device this way); NULL = off. */
+void rt_prof_hook(void (*fn)(int site, void *ctx), void *ctx);
 
 /* FTC_CHECK_FINITE=1 (runtime/check_finite.c): after every call of the step
  * functions, its output is scanned for NaN/Inf; the first site found in a

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev.h"
 #include "rt_internal.h"
 #include "suggest.h"
 
@@ -49,6 +50,9 @@ static void help(const rt_model *m, const rt_opts *o) {
          "              what --out holds (exit 1 when any fails)\n"
          "  grads       write the gradients of the first training batch to\n"
          "              DIR/grads.safetensors (compare two builds of a recipe)\n"
+         "  devcheck    run every call of the CUDA step alone on --device (emu or\n"
+         "              cuda) from the CPU's inputs and compare it with the CPU\n"
+         "              backend, op by op [--tol REL] (exit 1 when over)\n"
          "  help        this text (also --help, -h)\n\n"
          "flags (override the recipe):\n"
          "  --steps N        total optimizer steps (%lld)\n"
@@ -74,7 +78,10 @@ static void help(const rt_model *m, const rt_opts *o) {
          "  --log-every N    progress line every N steps (%lld)\n"
          "  --stop-at N      stop after step N and checkpoint (the schedule still\n"
          "                   runs to --steps)\n"
-         "  --device cpu     the only device of this build\n"
+         "  --device D       cpu (the default), cuda or cuda:N (an NVIDIA GPU: the\n"
+         "                   generated CUDA kernels and cuBLASLt, loaded at run time;\n"
+         "                   exit 3 with one line where there is none) or emu (the\n"
+         "                   same CUDA step run on the CPU: a slow test device)%s\n"
          "  --threads N      kernel and BLAS threads, 0 = all cores\n"
          "  --accumulate N   micro-batches per update: each step trains on N x batch\n"
          "                   rows at the memory of one batch (%lld)\n"
@@ -95,7 +102,8 @@ static void help(const rt_model *m, const rt_opts *o) {
          family(m), m->nparams > 0 ? m->params[0].name : "?", m->init_path ? " (recipe: " : "", m->init_path ? m->init_path : "",
          m->init_path ? ")" : "", o->data.path ? o->data.path : "none",
          (long long)t->eval_every, (long long)(t->eval_batches > 0 ? t->eval_batches : 8),
-         (long long)t->save_every, (long long)t->log_every, (long long)o->accum,
+         (long long)t->save_every, (long long)t->log_every,
+         m->dev ? "" : "; this trainer was built without device code", (long long)o->accum,
          m->data.batch, m->data.seq, m->recipe_dir ? m->recipe_dir : "(not recorded)");
   printf("recipe settings: %s data %s, vocab %d, split %g; optimizer %s (lr %g",
          m->data.kind == RT_DATA_TEXT ? "text" : "shards", m->data.path ? m->data.path : "?",
@@ -161,8 +169,8 @@ static int to_f64(const char *flag, const char *s, double min, double *out) {
   return 0;
 }
 
-static const char *const commands[] = {"train", "eval", "sample", "gradcheck", "grads",
-                                       "verify", "help", NULL};
+static const char *const commands[] = {"train",  "eval",     "sample", "gradcheck", "grads",
+                                       "verify", "devcheck", "help",   NULL};
 /* Every flag parse() accepts (for "did you mean"; tests/docs checks that
  * --help and docs/runtime.md list the same ones). */
 static const char *const flags[] = {
@@ -287,15 +295,18 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
       if (!rc) o->train.seed = o->sample_seed = (uint64_t)iv;
       sample_seed_set = 1;
     } else if (!strcmp(name, "--device")) {
+      rt_device_kind k;
       if (VAL()) return 2;
-      if (!strcmp(v, "cuda") || !strncmp(v, "cuda:", 5)) {
-        rt_err("--device %s: this trainer was built without CUDA support", v);
+      if (rt_dev_parse(v, &k, &o->device_ordinal) != 0) {
+        rt_err("--device: unknown device \"%s\" (cpu, cuda, cuda:N, emu)", v);
         return 2;
       }
-      if (strcmp(v, "cpu")) {
-        rt_err("--device: unknown device \"%s\" (cpu)", v);
+      if (k != RT_DEVICE_CPU && !m->dev) {
+        rt_err("--device %s: this trainer was built without CUDA support (its ftc found no "
+               "CUDA toolkit, or it was built with --arch none)", v);
         return 2;
       }
+      o->device = (int)k;
     } else if (!strcmp(name, "--batch") || !strcmp(name, "--seq")) {
       rt_err("%s: batch and seq are compiled into this trainer (batch %d, seq %d); "
              "change them in the recipe and rebuild", name, m->data.batch, m->data.seq);
@@ -326,6 +337,17 @@ int rt_main(const rt_model *m, int argc, char **argv) {
   if (rc == -1) return 0;
   if (rc) return rc;
   rt_set_threads(o.threads); /* 0 = all cores */
+  if ((!strcmp(o.cmd, "gradcheck") || !strcmp(o.cmd, "grads")) && o.device != RT_DEVICE_CPU) {
+    rt_err("%s runs on the CPU backend (compare a device with it: devcheck --device %s)", o.cmd,
+           rt_dev_kind_name((rt_device_kind)o.device));
+    return 2;
+  }
+  if (!strcmp(o.cmd, "devcheck") && o.device == RT_DEVICE_CPU) {
+    rt_err("devcheck compares a device with the CPU backend: give --device emu or cuda");
+    return 2;
+  }
+  if (rt_dev_probe((rt_device_kind)o.device, o.device_ordinal) != 0) return 3;
+  if (!strcmp(o.cmd, "devcheck")) return rt_cmd_devcheck(m, &o);
   if (!strcmp(o.cmd, "eval")) return rt_cmd_eval(m, &o);
   if (!strcmp(o.cmd, "sample")) return rt_cmd_sample(m, &o);
   if (!strcmp(o.cmd, "gradcheck")) return rt_cmd_gradcheck(m, &o);

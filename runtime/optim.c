@@ -88,6 +88,7 @@ RT_OPTIM_UPDATE(double, f64, sqrt)
 #define RT_NORM_BATCH 256
 
 double rt_grad_norm(const rt_run *r) {
+  if (r->dev) return rt_device_grad_norm((rt_run *)r);
   const rt_model *m = r->m;
   const double t0 = rt_prof_now();
   double ss = 0, part[RT_NORM_BATCH];
@@ -112,6 +113,7 @@ double rt_grad_norm(const rt_run *r) {
  * per-tensor sums of squares are added in parameter order. Returns the sum
  * of squares of every gradient read. */
 double rt_optim_step(rt_run *r, double lr, double gscale, int64_t t) {
+  if (r->dev) return rt_device_optim_step(r, lr, gscale, t);
   const rt_model *m = r->m;
   const rt_train_cfg *c = &r->o.train;
   const double t0 = rt_prof_now();

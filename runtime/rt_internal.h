@@ -63,6 +63,7 @@ typedef struct rt_opts {
   int64_t accum;                          /* micro-batches per update (>= 1) */
   int accum_given;                        /* --accumulate was given (a resume
                                              keeps the checkpoint's otherwise) */
+  int device, device_ordinal;             /* rt_device_kind (dev.h), cuda:N */
 } rt_opts;
 
 /* ---- the arena (arena.c) ---------------------------------------------- */
@@ -230,6 +231,7 @@ typedef struct rt_run {
   double last_lr, last_norm;
   struct rt_dist *dist;                   /* ranks and shards (dist.c), or NULL */
   rt_anomaly an;                          /* non-finite policy, spike stats */
+  struct rt_devrun *dev;                  /* --device cuda|emu (device.c) */
 } rt_run;
 /* A non-finite loss or gradient norm at `step`: names it (and the first
  * non-finite op when the weights are intact), then 1 = skip the update and
@@ -240,6 +242,23 @@ int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o); /* arena */
 void rt_run_close(rt_run *r);
 static inline void *rt_at(const rt_run *r, int64_t off) { return r->arena.mem + off; }
 double rt_loss(const rt_run *r);          /* the scalar at loss_off */
+
+/* ---- the step on a device (device.c); on the CPU these call the
+ * generated step directly. Return 0, or -1 after a device failure. -------- */
+int rt_device_open(rt_run *r);            /* --device cuda|emu: attach */
+void rt_device_close(rt_run *r);
+int rt_step_forward(rt_run *r);           /* loss at loss_off on the host */
+int rt_step_backward(rt_run *r);
+double rt_device_optim_step(rt_run *r, double lr, double gscale, int64_t t);
+double rt_device_grad_norm(rt_run *r);
+int rt_device_sync_host(rt_run *r);       /* params + optimizer state down */
+int rt_device_pull(rt_run *r, int64_t off, int64_t bytes); /* a region down */
+int rt_device_report(rt_run *r);          /* after the first step */
+/* devcheck: the whole host arena up, then call site s alone */
+int rt_device_run_site(rt_run *r, int s);
+int rt_device_read(rt_run *r, void *dst, int64_t off, int64_t bytes);
+const char *rt_device_name(const rt_run *r);
+int rt_cmd_devcheck(const rt_model *m, const rt_opts *o);
 
 /* ---- weights and checkpoints (ckpt.c) ---------------------------------- */
 void rt_weights_init(rt_run *r);          /* rt_param init, seeded per name */
@@ -321,8 +340,9 @@ int rt_setup_weights(rt_run *r, int want_trained);
 /* ---- one update's gradients (accum.c) ---------------------------------- */
 /* Forward and backward over the step's o.accum micro-batches (this rank's
  * rows of the global batch), the gradients summed in place; ends the step
- * in the data loader. Returns the mean loss of the micro-batches. */
-double rt_step_grads(rt_run *r);
+ * in the data loader. *loss gets the mean loss of the micro-batches.
+ * 0, or -1 when the device failed (said). */
+int rt_step_grads(rt_run *r, double *loss);
 /* On resume: when the checkpoint's global batch of gb rows (0: unknown) is
  * not this run's, takes the micro-batches per rank that keep it at world
  * ranks, unless --accumulate chose the count or gb is not a multiple of

@@ -101,11 +101,16 @@ int rt_cmd_sample(const rt_model *m, const rt_opts *o) {
     int64_t start = n > T ? n - T : 0, w = n - start;
     memcpy(tokens, ctx + start, sizeof(int32_t) * (size_t)w);
     memset(tokens + w, 0, sizeof(int32_t) * (size_t)(T - w));
-    m->forward(&r.ctx, r.arena.mem);
+    if (rt_step_forward(&r) != 0) goto done;
     const unsigned char *lg;
     if (m->logits_off >= 0) {
-      lg = (const unsigned char *)rt_at(&r, m->logits_off) + (size_t)(w - 1) * (size_t)V * r.esz;
+      const int64_t at = m->logits_off + (w - 1) * V * (int64_t)r.esz;
+      if (rt_device_pull(&r, at, V * (int64_t)r.esz) != 0) goto done;
+      lg = (const unsigned char *)rt_at(&r, at);
     } else {
+      if (rt_device_pull(&r, m->head_x_off + (w - 1) * m->head_c * (int64_t)r.esz,
+                         m->head_c * (int64_t)r.esz) != 0)
+        goto done;
       head_row(&r, w - 1, row);
       lg = row;
     }

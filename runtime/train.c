@@ -66,12 +66,13 @@ int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o) {
   r->ctx = (rt_ctx){.m = m, .arena = r->arena.mem, .threads = o->threads, .nmicro = 1};
   rt_finite_setup(r->arena.mem, m->dtype); /* FTC_CHECK_FINITE */
   rt_anomaly_init(&r->an, o);
-  return 0;
+  return rt_device_open(r);
 }
 
 void rt_run_close(rt_run *r) {
   if (r->have_data) rt_data_close(&r->data);
   r->have_data = 0;
+  rt_device_close(r);
   rt_arena_close(&r->arena);
   rt_dist_close(r->dist);
   r->dist = NULL;
@@ -101,8 +102,6 @@ int rt_setup_weights(rt_run *r, int want_trained) {
   return 0;
 }
 
-static void step_fwd(rt_run *r) { r->m->forward(&r->ctx, r->arena.mem); }
-
 double rt_eval_loss(rt_run *r) {
   int64_t nb = rt_data_val_batches(&r->data);
   int64_t want = r->o.train.eval_batches > 0 ? r->o.train.eval_batches : 8;
@@ -112,7 +111,10 @@ double rt_eval_loss(rt_run *r) {
   r->ctx.no_grads = 1; /* loss only: fused kernels skip the gradients */
   for (int64_t b = 0; b < nb; b++) {
     rt_data_val(&r->data, b, rt_at(r, r->m->tokens_off), rt_at(r, r->m->targets_off));
-    step_fwd(r);
+    if (rt_step_forward(r) != 0) {
+      sum = NAN;
+      break;
+    }
     sum += rt_loss(r);
     if (b == 0) rt_fault_eval(); /* FTC_FAULT=kill@eval:N (tests) */
   }
@@ -121,7 +123,7 @@ double rt_eval_loss(rt_run *r) {
 }
 
 /* Plan vs measurement after the first step; -1 if the guard was hit. */
-static int report_memory(const rt_run *r) {
+static int report_memory(rt_run *r) {
   int64_t hw = rt_arena_high_water(&r->arena), planned = rt_dist_planned(r);
   char a[32], b[32], c[32], who[48] = "";
   rt_fmt_bytes(a, sizeof a, (double)planned);
@@ -135,11 +137,13 @@ static int report_memory(const rt_run *r) {
     rt_err("internal error: a kernel wrote past the planned arena (guard region changed)");
     return -1;
   }
-  return 0;
+  return rt_device_report(r);
 }
 
 static int save_ckpt(rt_run *r, const char *ckpt_path) {
-  if (r->dist ? rt_dist_ckpt_save(r, ckpt_path) != 0 : rt_ckpt_save(r, ckpt_path) != 0) return -1;
+  if (rt_device_sync_host(r) != 0 ||
+      (r->dist ? rt_dist_ckpt_save(r, ckpt_path) != 0 : rt_ckpt_save(r, ckpt_path) != 0))
+    return -1;
   if (!r->o.quiet) printf("saved checkpoint %s (step %lld)\n", ckpt_path, (long long)r->step);
   /* --keep K (a failure there is a warning); a sharded checkpoint keeps
    * only the newest (its index names files the next save replaces) */
@@ -161,7 +165,11 @@ static int train_loop(rt_run *r, const char *ckpt_path) {
     double t0 = rt_now();
     int64_t t = r->step + 1;
     rt_finite_reset();
-    double loss = rt_step_grads(r); /* every micro-batch's (accum.c) */
+    double loss;
+    if (rt_step_grads(r, &loss) != 0) { /* every micro-batch's (accum.c) */
+      rc = 3;
+      break;
+    }
     rt_fault_step(r, t, &loss);
     int stop = rt_signals_stop() || (r->o.stop_at > 0 && t >= r->o.stop_at);
     if (r->dist && rt_dist_after_backward(r, &loss, &stop) != 0) {

@@ -22,6 +22,7 @@
 #include "../cmd.h"
 #include "config.h"
 #include "../driver.h"
+#include "cuda_build.h"
 
 #define MAXARGS 96
 
@@ -99,12 +100,86 @@ static int run_cc(char **argv, const char *dir) {
   return -1;
 }
 
-int build_trainer(const Drv *d, const char *out, const char *emit_c, int keep) {
-  char *text = NULL, dir[PATH_MAX], src[PATH_MAX + 16], absout[PATH_MAX];
+/* The files a build writes into its temp directory (removed after). */
+typedef struct Files {
+  char path[16][PATH_MAX + 32];
+  int n;
+} Files;
+
+static int put_file(Files *f, const char *dir, const char *name, const char *text, size_t len) {
+  if (f->n == 16) return -1;
+  snprintf(f->path[f->n], sizeof f->path[0], "%s/%s", dir, name);
+  if (write_file(f->path[f->n], text, len) < 0) return -1;
+  f->n++;
+  return 0;
+}
+
+/* The CUDA step: kernels.cu (NVRTC'd to images), kernel_args.h, emu.c and
+ * device.c in dir. Returns 1 = written, 0 = no device code (a message said
+ * why when one was due), -1 = error. */
+static int device_files(const Drv *d, const BuildOpts *bo, const char *dir, Files *files) {
+  int arch[8];
+  const char *want = bo->arch ? bo->arch : getenv("FTC_ARCH");
+  if (!want || !*want) want = HAVE_CUDA ? "sm_90" : "none";
+  int narch = nvrtc_parse_archs(want, arch, 8);
+  if (narch < 0) return -1;
+  if (narch == 0) return 0;
+  if (!HAVE_CUDA && bo->arch) {
+    fprintf(stderr, "ftc build: --arch %s: this ftc was configured without the CUDA toolkit "
+                    "(./configure --with-cuda=DIR)\n", want);
+    return -1;
+  }
+  if (!HAVE_CUDA) return 0;
+  CuOut co;
+  int rc = cg_cuda(d->g, &d->r, d->plan, &co);
+  if (rc != 0) {
+    fprintf(stderr, "ftc build: %s%s%s\n", rc > 0 ? "warning: " : "", co.why,
+            rc > 0 ? ": this trainer runs on --device cpu only" : "");
+    cu_out_free(&co);
+    return rc > 0 ? 0 : -1;
+  }
+  CuImage img[16];
+  NvrtcStats st = {0};
+  int nimg = -1;
+  if (bo->emit_cuda && write_file(bo->emit_cuda, co.module, strlen(co.module)) < 0) goto fail;
+  if (put_file(files, dir, "kernels.cu", co.module, strlen(co.module)) < 0 ||
+      put_file(files, dir, "kernel_args.h", co.args_h, strlen(co.args_h)) < 0 ||
+      put_file(files, dir, "emu.c", co.emu, strlen(co.emu)) < 0)
+    goto fail;
+  nimg = nvrtc_compile(co.module, "kernels.cu", arch, narch, dir, img, 16, &st);
+  if (nimg < 0) goto fail;
+  for (int i = 0; i < nimg; i++) { /* for the cleanup */
+    if (files->n == 16) goto fail;
+    snprintf(files->path[files->n++], sizeof files->path[0], "%s/%s", dir, img[i].file);
+  }
+  char *dev = NULL;
+  size_t dlen = 0;
+  FILE *f = open_memstream(&dev, &dlen);
+  if (!f) goto fail;
+  int bad = cg_cuda_device_c(&co, img, nimg, f);
+  if (fclose(f) != 0 || bad || put_file(files, dir, "device.c", dev, dlen) < 0) {
+    free(dev);
+    goto fail;
+  }
+  free(dev);
+  if (getenv("FTC_BUILD_STATS"))
+    fprintf(stderr, "ftc build: %d kernels, %d products; NVRTC %s: %d image%s compiled, %d cached "
+                    "(%.2f s)\n", co.nkernels, co.ngemms, st.version, st.compiled,
+            st.compiled == 1 ? "" : "s", st.cached, st.seconds);
+  cu_out_free(&co);
+  return 1;
+fail:
+  cu_out_free(&co);
+  return -1;
+}
+
+int build_trainer(const Drv *d, const char *out, const BuildOpts *bo) {
+  char *text = NULL, dir[PATH_MAX], absout[PATH_MAX];
   char lib[PATH_MAX], inc[PATH_MAX], incflag[PATH_MAX + 4], mapflag[2 * PATH_MAX + 32];
   char store[4096];
   size_t len = 0;
-  int rc = EXIT_IO, made_dir = 0;
+  int rc = EXIT_IO, made_dir = 0, keep = bo->keep;
+  Files files = {.n = 0};
   FILE *m = open_memstream(&text, &len);
   if (!m) {
     fprintf(stderr, "ftc: out of memory\n");
@@ -115,7 +190,7 @@ int build_trainer(const Drv *d, const char *out, const char *emit_c, int keep) {
     fprintf(stderr, "ftc: code generation failed\n");
     goto done;
   }
-  if (emit_c && write_file(emit_c, text, len) < 0) goto done;
+  if (bo->emit_c && write_file(bo->emit_c, text, len) < 0) goto done;
 
   /* absolute output path: the compiler runs in the temp directory */
   if (out[0] == '/') {
@@ -138,8 +213,9 @@ int build_trainer(const Drv *d, const char *out, const char *emit_c, int keep) {
     goto done;
   }
   made_dir = 1;
-  snprintf(src, sizeof src, "%s/trainer.c", dir);
-  if (write_file(src, text, len) < 0) goto done;
+  if (put_file(&files, dir, "trainer.c", text, len) < 0) goto done;
+  int device = device_files(d, bo, dir, &files);
+  if (device < 0) goto done;
 
   runtime_paths(lib, inc, sizeof lib);
   if (!exists(lib)) {
@@ -151,20 +227,25 @@ int build_trainer(const Drv *d, const char *out, const char *emit_c, int keep) {
   char *argv[MAXARGS];
   int n = 0;
   const char *cc = getenv("FTC_CC");
-  n = split(cc && *cc ? cc : FTC_CC, argv, n, MAXARGS - 16, store, 1024);
+  n = split(cc && *cc ? cc : FTC_CC, argv, n, MAXARGS - 20, store, 1024);
   /* the flags configure recorded: -O2, and the sanitizers in such builds
    * (the runtime library was compiled with them) */
-  n = split(FTC_CFLAGS, argv, n, MAXARGS - 16, store + 1024, 1024);
+  n = split(FTC_CFLAGS, argv, n, MAXARGS - 20, store + 1024, 1024);
   argv[n++] = incflag;
   argv[n++] = mapflag;
   argv[n++] = "trainer.c";
+  if (device > 0) {
+    argv[n++] = "-DFTC_WITH_DEVICE";
+    argv[n++] = "device.c";
+    argv[n++] = "emu.c";
+  }
   argv[n++] = "-o";
   argv[n++] = absout;
   argv[n++] = lib;
   n = split(FTC_RT_LIBS, argv, n, MAXARGS - 1, store + 2048, sizeof store - 2048);
   argv[n] = NULL;
   if (run_cc(argv, dir) < 0) {
-    fprintf(stderr, "ftc: the generated source is kept in %s\n", src);
+    fprintf(stderr, "ftc: the generated source is kept in %s\n", dir);
     keep = 1;
     goto done;
   }
@@ -174,8 +255,9 @@ done:
     if (keep) {
       if (rc == EXIT_OK) fprintf(stderr, "ftc: build directory kept: %s\n", dir);
     } else {
-      if (unlink(src) != 0 && errno != ENOENT)
-        fprintf(stderr, "ftc: cannot remove %s: %s\n", src, strerror(errno));
+      for (int i = 0; i < files.n; i++)
+        if (unlink(files.path[i]) != 0 && errno != ENOENT)
+          fprintf(stderr, "ftc: cannot remove %s: %s\n", files.path[i], strerror(errno));
       if (rmdir(dir) != 0) fprintf(stderr, "ftc: cannot remove %s: %s\n", dir, strerror(errno));
     }
   }

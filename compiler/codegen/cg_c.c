@@ -589,7 +589,8 @@ static void emit_model(const Cg *c, int np, double step_flops) {
   for (int i = 0; i < g->n; i++) sync |= !g->nodes[i].dead && g->nodes[i].op == IR_GRAD_SYNC;
   if (sync) fprintf(o, "  .zero_stage = %d,\n  .grad_sync_nodes = 1,\n", g->zero_stage);
   fprintf(o, "  .step_flops = %s,\n", dbl(step_flops, d1, 64));
-  fprintf(o, "  .accumulate = %d,\n};\n\n", r->accum > 0 ? r->accum : 1);
+  fprintf(o, "  .accumulate = %d,\n", r->accum > 0 ? r->accum : 1);
+  fprintf(o, "  .dev = FTC_DEV_PROGRAM,\n};\n\n");
 }
 
 static uint64_t fnv1a(const char *s, size_t n, uint64_t h) {
@@ -630,6 +631,10 @@ int cg_c_trainer(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
   fprintf(o, "\ntypedef %s T;\n", r->dtype == IR_F64 ? "double" : "float");
   fprintf(o, "#define F(off) ((T *)(arena + (off)))\n"
              "#define I(off) ((const int32_t *)(arena + (off)))\n\n");
+  /* ftc build links the CUDA step (cg_cuda.c) with -DFTC_WITH_DEVICE */
+  fprintf(o, "#ifdef FTC_WITH_DEVICE\nextern const struct rt_dev_program ftc_dev_program;\n"
+             "#define FTC_DEV_PROGRAM (&ftc_dev_program)\n#else\n"
+             "#define FTC_DEV_PROGRAM NULL\n#endif\n\n");
   double step_flops = emit_sites(&c);
   int rc = emit_step(&c, "forward", 0, p->nfwd);
   if (rc == 0) rc = emit_step(&c, "backward", p->nfwd, p->norder);
