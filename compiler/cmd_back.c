@@ -10,6 +10,7 @@
 #include "back.h"
 #include "cmd.h"
 #include "driver.h"
+#include "codegen/cuda_build.h"
 
 typedef struct Args {
   const char *file, *out, *emit_c, *after, *emit_cuda, *arch;
@@ -194,6 +195,8 @@ int cmd_build(int argc, char **argv) {
   int pr = parse(argc, argv, "-o --dtype --emit-c --emit-cuda --arch --keep --verify --plugin",
                  &a, usage);
   if (pr) return parse_exit(pr);
+  int archs[8];
+  if (a.arch && nvrtc_parse_archs(a.arch, archs, 8) < 0) return EXIT_USAGE;
   char buf[4096];
   const char *out = a.out ? a.out : default_out(a.file, buf, sizeof buf);
   Drv d;

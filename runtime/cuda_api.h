@@ -19,16 +19,16 @@
 #include <stdint.h>
 
 /* ---- driver API ----------------------------------------------------------- */
-typedef int CUresult;               /* 0 = CUDA_SUCCESS */
-typedef int CUdevice;
-typedef unsigned long long CUdeviceptr;
-typedef struct CUctx_st *CUcontext;
-typedef struct CUmod_st *CUmodule;
-typedef struct CUfunc_st *CUfunction;
-typedef struct CUstream_st *CUstream;
-typedef struct CUevent_st *CUevent;
-typedef struct CUgraph_st *CUgraph;
-typedef struct CUgraphExec_st *CUgraphExec;
+typedef int rt_CUresult;               /* 0 = CUDA_SUCCESS */
+typedef int rt_CUdevice;
+typedef unsigned long long rt_CUdeviceptr;
+typedef struct CUctx_st *rt_CUcontext;
+typedef struct CUmod_st *rt_CUmodule;
+typedef struct CUfunc_st *rt_CUfunction;
+typedef struct CUstream_st *rt_CUstream;
+typedef struct CUevent_st *rt_CUevent;
+typedef struct CUgraph_st *rt_CUgraph;
+typedef struct CUgraphExec_st *rt_CUgraphExec;
 
 enum {
   RT_CUDA_ERROR_STUB_LIBRARY = 34,
@@ -48,64 +48,64 @@ enum {
 #define RT_CU_LAUNCH_PARAM_END ((void *)0x00)
 
 typedef struct rt_cuda_api {
-  CUresult (*cuInit)(unsigned flags);
-  CUresult (*cuDriverGetVersion)(int *v);
-  CUresult (*cuGetErrorName)(CUresult e, const char **s);
-  CUresult (*cuGetErrorString)(CUresult e, const char **s);
-  CUresult (*cuDeviceGetCount)(int *n);
-  CUresult (*cuDeviceGet)(CUdevice *d, int ordinal);
-  CUresult (*cuDeviceGetName)(char *name, int len, CUdevice d);
-  CUresult (*cuDeviceGetAttribute)(int *v, int attr, CUdevice d);
-  CUresult (*cuDeviceTotalMem)(size_t *bytes, CUdevice d);          /* _v2 */
-  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *c, CUdevice d);
-  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice d);                 /* _v2 */
-  CUresult (*cuCtxSetCurrent)(CUcontext c);
-  CUresult (*cuMemGetInfo)(size_t *free_b, size_t *total_b);         /* _v2 */
-  CUresult (*cuMemAlloc)(CUdeviceptr *p, size_t n);                  /* _v2 */
-  CUresult (*cuMemFree)(CUdeviceptr p);                              /* _v2 */
-  CUresult (*cuMemHostAlloc)(void **p, size_t n, unsigned flags);
-  CUresult (*cuMemFreeHost)(void *p);
-  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t n, CUstream s);
-  CUresult (*cuMemcpyDtoHAsync)(void *dst, CUdeviceptr src, size_t n, CUstream s);
-  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s);
-  CUresult (*cuMemsetD8Async)(CUdeviceptr p, unsigned char v, size_t n, CUstream s);
-  CUresult (*cuModuleLoadData)(CUmodule *m, const void *image);
-  CUresult (*cuModuleUnload)(CUmodule m);
-  CUresult (*cuModuleGetFunction)(CUfunction *f, CUmodule m, const char *name);
-  CUresult (*cuFuncSetAttribute)(CUfunction f, int attr, int value);
-  CUresult (*cuLaunchKernel)(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+  rt_CUresult (*cuInit)(unsigned flags);
+  rt_CUresult (*cuDriverGetVersion)(int *v);
+  rt_CUresult (*cuGetErrorName)(rt_CUresult e, const char **s);
+  rt_CUresult (*cuGetErrorString)(rt_CUresult e, const char **s);
+  rt_CUresult (*cuDeviceGetCount)(int *n);
+  rt_CUresult (*cuDeviceGet)(rt_CUdevice *d, int ordinal);
+  rt_CUresult (*cuDeviceGetName)(char *name, int len, rt_CUdevice d);
+  rt_CUresult (*cuDeviceGetAttribute)(int *v, int attr, rt_CUdevice d);
+  rt_CUresult (*cuDeviceTotalMem)(size_t *bytes, rt_CUdevice d);          /* _v2 */
+  rt_CUresult (*cuDevicePrimaryCtxRetain)(rt_CUcontext *c, rt_CUdevice d);
+  rt_CUresult (*cuDevicePrimaryCtxRelease)(rt_CUdevice d);                 /* _v2 */
+  rt_CUresult (*cuCtxSetCurrent)(rt_CUcontext c);
+  rt_CUresult (*cuMemGetInfo)(size_t *free_b, size_t *total_b);         /* _v2 */
+  rt_CUresult (*cuMemAlloc)(rt_CUdeviceptr *p, size_t n);                  /* _v2 */
+  rt_CUresult (*cuMemFree)(rt_CUdeviceptr p);                              /* _v2 */
+  rt_CUresult (*cuMemHostAlloc)(void **p, size_t n, unsigned flags);
+  rt_CUresult (*cuMemFreeHost)(void *p);
+  rt_CUresult (*cuMemcpyHtoDAsync)(rt_CUdeviceptr dst, const void *src, size_t n, rt_CUstream s);
+  rt_CUresult (*cuMemcpyDtoHAsync)(void *dst, rt_CUdeviceptr src, size_t n, rt_CUstream s);
+  rt_CUresult (*cuMemcpyDtoDAsync)(rt_CUdeviceptr dst, rt_CUdeviceptr src, size_t n, rt_CUstream s);
+  rt_CUresult (*cuMemsetD8Async)(rt_CUdeviceptr p, unsigned char v, size_t n, rt_CUstream s);
+  rt_CUresult (*cuModuleLoadData)(rt_CUmodule *m, const void *image);
+  rt_CUresult (*cuModuleUnload)(rt_CUmodule m);
+  rt_CUresult (*cuModuleGetFunction)(rt_CUfunction *f, rt_CUmodule m, const char *name);
+  rt_CUresult (*cuFuncSetAttribute)(rt_CUfunction f, int attr, int value);
+  rt_CUresult (*cuLaunchKernel)(rt_CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                              unsigned bx, unsigned by, unsigned bz, unsigned smem,
-                             CUstream s, void **params, void **extra);
-  CUresult (*cuStreamCreate)(CUstream *s, unsigned flags);
-  CUresult (*cuStreamDestroy)(CUstream s);                           /* _v2 */
-  CUresult (*cuStreamSynchronize)(CUstream s);
-  CUresult (*cuStreamBeginCapture)(CUstream s, int mode);            /* _v2 */
-  CUresult (*cuStreamEndCapture)(CUstream s, CUgraph *g);
-  CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *e, CUgraph g, unsigned long long fl);
-  CUresult (*cuGraphLaunch)(CUgraphExec e, CUstream s);
-  CUresult (*cuGraphExecDestroy)(CUgraphExec e);
-  CUresult (*cuGraphDestroy)(CUgraph g);
-  CUresult (*cuEventCreate)(CUevent *e, unsigned flags);
-  CUresult (*cuEventRecord)(CUevent e, CUstream s);
-  CUresult (*cuEventSynchronize)(CUevent e);
-  CUresult (*cuEventElapsedTime)(float *ms, CUevent a, CUevent b);
-  CUresult (*cuEventDestroy)(CUevent e);                             /* _v2 */
+                             rt_CUstream s, void **params, void **extra);
+  rt_CUresult (*cuStreamCreate)(rt_CUstream *s, unsigned flags);
+  rt_CUresult (*cuStreamDestroy)(rt_CUstream s);                           /* _v2 */
+  rt_CUresult (*cuStreamSynchronize)(rt_CUstream s);
+  rt_CUresult (*cuStreamBeginCapture)(rt_CUstream s, int mode);            /* _v2 */
+  rt_CUresult (*cuStreamEndCapture)(rt_CUstream s, rt_CUgraph *g);
+  rt_CUresult (*cuGraphInstantiateWithFlags)(rt_CUgraphExec *e, rt_CUgraph g, unsigned long long fl);
+  rt_CUresult (*cuGraphLaunch)(rt_CUgraphExec e, rt_CUstream s);
+  rt_CUresult (*cuGraphExecDestroy)(rt_CUgraphExec e);
+  rt_CUresult (*cuGraphDestroy)(rt_CUgraph g);
+  rt_CUresult (*cuEventCreate)(rt_CUevent *e, unsigned flags);
+  rt_CUresult (*cuEventRecord)(rt_CUevent e, rt_CUstream s);
+  rt_CUresult (*cuEventSynchronize)(rt_CUevent e);
+  rt_CUresult (*cuEventElapsedTime)(float *ms, rt_CUevent a, rt_CUevent b);
+  rt_CUresult (*cuEventDestroy)(rt_CUevent e);                             /* _v2 */
 } rt_cuda_api;
 
 /* ---- cuBLASLt ---------------------------------------------------------------- */
-typedef int cublasStatus_t;                /* 0 = CUBLAS_STATUS_SUCCESS */
-typedef struct cublasLtContext *cublasLtHandle_t;
-typedef struct cublasLtMatmulDescOpaque *cublasLtMatmulDesc_t;
-typedef struct cublasLtMatrixLayoutOpaque *cublasLtMatrixLayout_t;
-typedef struct cublasLtMatmulPreferenceOpaque *cublasLtMatmulPreference_t;
-typedef struct { uint64_t data[8]; } cublasLtMatmulAlgo_t;
+typedef int rt_cublasStatus_t;                /* 0 = CUBLAS_STATUS_SUCCESS */
+typedef struct cublasLtContext *rt_cublasLtHandle_t;
+typedef struct cublasLtMatmulDescOpaque *rt_cublasLtMatmulDesc_t;
+typedef struct cublasLtMatrixLayoutOpaque *rt_cublasLtMatrixLayout_t;
+typedef struct cublasLtMatmulPreferenceOpaque *rt_cublasLtMatmulPreference_t;
+typedef struct { uint64_t data[8]; } rt_cublasLtMatmulAlgo_t;
 typedef struct {
-  cublasLtMatmulAlgo_t algo;
+  rt_cublasLtMatmulAlgo_t algo;
   size_t workspaceSize;
-  cublasStatus_t state;
+  rt_cublasStatus_t state;
   float wavesCount;
   int reserved[4];
-} cublasLtMatmulHeuristicResult_t;
+} rt_cublasLtMatmulHeuristicResult_t;
 
 enum {
   /* cudaDataType */
@@ -128,53 +128,53 @@ enum {
 };
 
 typedef struct rt_cublaslt_api {
-  cublasStatus_t (*cublasLtCreate)(cublasLtHandle_t *h);
-  cublasStatus_t (*cublasLtDestroy)(cublasLtHandle_t h);
+  rt_cublasStatus_t (*cublasLtCreate)(rt_cublasLtHandle_t *h);
+  rt_cublasStatus_t (*cublasLtDestroy)(rt_cublasLtHandle_t h);
   size_t (*cublasLtGetVersion)(void);
-  const char *(*cublasLtGetStatusName)(cublasStatus_t s);
-  cublasStatus_t (*cublasLtMatmulDescCreate)(cublasLtMatmulDesc_t *d, int compute, int scale_type);
-  cublasStatus_t (*cublasLtMatmulDescDestroy)(cublasLtMatmulDesc_t d);
-  cublasStatus_t (*cublasLtMatmulDescSetAttribute)(cublasLtMatmulDesc_t d, int attr,
+  const char *(*cublasLtGetStatusName)(rt_cublasStatus_t s);
+  rt_cublasStatus_t (*cublasLtMatmulDescCreate)(rt_cublasLtMatmulDesc_t *d, int compute, int scale_type);
+  rt_cublasStatus_t (*cublasLtMatmulDescDestroy)(rt_cublasLtMatmulDesc_t d);
+  rt_cublasStatus_t (*cublasLtMatmulDescSetAttribute)(rt_cublasLtMatmulDesc_t d, int attr,
                                                    const void *buf, size_t n);
-  cublasStatus_t (*cublasLtMatrixLayoutCreate)(cublasLtMatrixLayout_t *l, int type,
+  rt_cublasStatus_t (*cublasLtMatrixLayoutCreate)(rt_cublasLtMatrixLayout_t *l, int type,
                                                uint64_t rows, uint64_t cols, int64_t ld);
-  cublasStatus_t (*cublasLtMatrixLayoutDestroy)(cublasLtMatrixLayout_t l);
-  cublasStatus_t (*cublasLtMatrixLayoutSetAttribute)(cublasLtMatrixLayout_t l, int attr,
+  rt_cublasStatus_t (*cublasLtMatrixLayoutDestroy)(rt_cublasLtMatrixLayout_t l);
+  rt_cublasStatus_t (*cublasLtMatrixLayoutSetAttribute)(rt_cublasLtMatrixLayout_t l, int attr,
                                                      const void *buf, size_t n);
-  cublasStatus_t (*cublasLtMatmulPreferenceCreate)(cublasLtMatmulPreference_t *p);
-  cublasStatus_t (*cublasLtMatmulPreferenceDestroy)(cublasLtMatmulPreference_t p);
-  cublasStatus_t (*cublasLtMatmulPreferenceSetAttribute)(cublasLtMatmulPreference_t p, int attr,
+  rt_cublasStatus_t (*cublasLtMatmulPreferenceCreate)(rt_cublasLtMatmulPreference_t *p);
+  rt_cublasStatus_t (*cublasLtMatmulPreferenceDestroy)(rt_cublasLtMatmulPreference_t p);
+  rt_cublasStatus_t (*cublasLtMatmulPreferenceSetAttribute)(rt_cublasLtMatmulPreference_t p, int attr,
                                                          const void *buf, size_t n);
-  cublasStatus_t (*cublasLtMatmulAlgoGetHeuristic)(
-      cublasLtHandle_t h, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
-      cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
-      cublasLtMatmulPreference_t pref, int want, cublasLtMatmulHeuristicResult_t *res,
+  rt_cublasStatus_t (*cublasLtMatmulAlgoGetHeuristic)(
+      rt_cublasLtHandle_t h, rt_cublasLtMatmulDesc_t op, rt_cublasLtMatrixLayout_t a,
+      rt_cublasLtMatrixLayout_t b, rt_cublasLtMatrixLayout_t c, rt_cublasLtMatrixLayout_t d,
+      rt_cublasLtMatmulPreference_t pref, int want, rt_cublasLtMatmulHeuristicResult_t *res,
       int *got);
-  cublasStatus_t (*cublasLtMatmul)(cublasLtHandle_t h, cublasLtMatmulDesc_t op,
-                                   const void *alpha, const void *A, cublasLtMatrixLayout_t ad,
-                                   const void *B, cublasLtMatrixLayout_t bd, const void *beta,
-                                   const void *C, cublasLtMatrixLayout_t cd, void *D,
-                                   cublasLtMatrixLayout_t dd, const cublasLtMatmulAlgo_t *algo,
-                                   void *ws, size_t ws_bytes, CUstream s);
+  rt_cublasStatus_t (*cublasLtMatmul)(rt_cublasLtHandle_t h, rt_cublasLtMatmulDesc_t op,
+                                   const void *alpha, const void *A, rt_cublasLtMatrixLayout_t ad,
+                                   const void *B, rt_cublasLtMatrixLayout_t bd, const void *beta,
+                                   const void *C, rt_cublasLtMatrixLayout_t cd, void *D,
+                                   rt_cublasLtMatrixLayout_t dd, const rt_cublasLtMatmulAlgo_t *algo,
+                                   void *ws, size_t ws_bytes, rt_CUstream s);
 } rt_cublaslt_api;
 
 /* ---- NVRTC -------------------------------------------------------------- */
-typedef int nvrtcResult;                   /* 0 = NVRTC_SUCCESS */
-typedef struct _nvrtcProgram *nvrtcProgram;
+typedef int rt_nvrtcResult;                   /* 0 = NVRTC_SUCCESS */
+typedef struct _nvrtcProgram *rt_nvrtcProgram;
 typedef struct rt_nvrtc_api {
-  const char *(*nvrtcGetErrorString)(nvrtcResult r);
-  nvrtcResult (*nvrtcVersion)(int *major, int *minor);
-  nvrtcResult (*nvrtcCreateProgram)(nvrtcProgram *p, const char *src, const char *name,
+  const char *(*nvrtcGetErrorString)(rt_nvrtcResult r);
+  rt_nvrtcResult (*nvrtcVersion)(int *major, int *minor);
+  rt_nvrtcResult (*nvrtcCreateProgram)(rt_nvrtcProgram *p, const char *src, const char *name,
                                     int nheaders, const char *const *headers,
                                     const char *const *include_names);
-  nvrtcResult (*nvrtcDestroyProgram)(nvrtcProgram *p);
-  nvrtcResult (*nvrtcCompileProgram)(nvrtcProgram p, int nopt, const char *const *opts);
-  nvrtcResult (*nvrtcGetProgramLogSize)(nvrtcProgram p, size_t *n);
-  nvrtcResult (*nvrtcGetProgramLog)(nvrtcProgram p, char *log);
-  nvrtcResult (*nvrtcGetCUBINSize)(nvrtcProgram p, size_t *n);
-  nvrtcResult (*nvrtcGetCUBIN)(nvrtcProgram p, char *cubin);
-  nvrtcResult (*nvrtcGetPTXSize)(nvrtcProgram p, size_t *n);
-  nvrtcResult (*nvrtcGetPTX)(nvrtcProgram p, char *ptx);
+  rt_nvrtcResult (*nvrtcDestroyProgram)(rt_nvrtcProgram *p);
+  rt_nvrtcResult (*nvrtcCompileProgram)(rt_nvrtcProgram p, int nopt, const char *const *opts);
+  rt_nvrtcResult (*nvrtcGetProgramLogSize)(rt_nvrtcProgram p, size_t *n);
+  rt_nvrtcResult (*nvrtcGetProgramLog)(rt_nvrtcProgram p, char *log);
+  rt_nvrtcResult (*nvrtcGetCUBINSize)(rt_nvrtcProgram p, size_t *n);
+  rt_nvrtcResult (*nvrtcGetCUBIN)(rt_nvrtcProgram p, char *cubin);
+  rt_nvrtcResult (*nvrtcGetPTXSize)(rt_nvrtcProgram p, size_t *n);
+  rt_nvrtcResult (*nvrtcGetPTX)(rt_nvrtcProgram p, char *ptx);
 } rt_nvrtc_api;
 
 /* Load the library and every symbol (cuda_load.c). Return the table, or

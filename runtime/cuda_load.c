@@ -31,7 +31,7 @@ static void *open_lib(const char *const *names, char *why, size_t n) {
   const char *home = getenv("CUDA_HOME");
   const char *dirs[] = {NULL, home && *home ? home : NULL, FTC_CUDA_DIR};
   char path[4096];
-  const char *err = "not found";
+  snprintf(why, n, "not found");
   for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
     if (d > 0 && !dirs[d]) continue;
     for (const char *const *s = names; *s; s++) {
@@ -39,11 +39,10 @@ static void *open_lib(const char *const *names, char *why, size_t n) {
       else snprintf(path, sizeof path, "%s/lib64/%s", dirs[d], *s);
       void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
       if (h) return h;
-      const char *e = dlerror();
-      if (d == 0 && s == names && e) err = e; /* the plain soname's reason reads best */
+      const char *e = dlerror(); /* the plain soname's reason reads best */
+      if (d == 0 && s == names && e) snprintf(why, n, "%s", e);
     }
   }
-  snprintf(why, n, "%s", err);
   return NULL;
 }
 

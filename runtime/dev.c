@@ -47,7 +47,7 @@ int rt_dev_probe(rt_device_kind k, int ordinal) {
            "--device emu to run the CUDA step on the CPU", why);
     return -1;
   }
-  CUresult e = cu->cuInit(0);
+  rt_CUresult e = cu->cuInit(0);
   if (e == RT_CUDA_ERROR_STUB_LIBRARY) {
     rt_err("--device cuda: the libcuda found is the CUDA toolkit's stub, not a driver (no "
            "NVIDIA driver installed); use --device cpu or --device emu");

@@ -24,28 +24,28 @@
 #define GUARD 4096
 
 typedef struct Site {                /* one product site's cuBLASLt state */
-  cublasLtMatmulDesc_t op;
-  cublasLtMatrixLayout_t a, b, c;
-  cublasLtMatmulAlgo_t algo;
+  rt_cublasLtMatmulDesc_t op;
+  rt_cublasLtMatrixLayout_t a, b, c;
+  rt_cublasLtMatmulAlgo_t algo;
   int ready;
 } Site;
 
 typedef struct Graph {
-  CUgraph g;
-  CUgraphExec x;
+  rt_CUgraph g;
+  rt_CUgraphExec x;
 } Graph;
 
 typedef struct Cuda {
   const rt_cuda_api *cu;
   const rt_cublaslt_api *lt;
-  CUdevice dev;
-  CUcontext ctx;
-  CUstream s;
-  CUmodule mod;
-  CUfunction *fn;
-  cublasLtHandle_t h;
+  rt_CUdevice dev;
+  rt_CUcontext ctx;
+  rt_CUstream s;
+  rt_CUmodule mod;
+  rt_CUfunction *fn;
+  rt_cublasLtHandle_t h;
   Site *site;
-  CUdeviceptr mem;
+  rt_CUdeviceptr mem;
   size_t free_before, free_after, total;
   int cc, image;                     /* compute capability (90), image used */
   int capturing;
@@ -54,7 +54,7 @@ typedef struct Cuda {
 static Cuda *C(rt_dev *d) { return d->impl; }
 
 /* The checked wrapper of every driver call. */
-static int cu_check(rt_dev *d, CUresult e, const char *call, int line) {
+static int cu_check(rt_dev *d, rt_CUresult e, const char *call, int line) {
   if (e == 0) return 0;
   const char *name = NULL, *str = NULL;
   Cuda *c = C(d);
@@ -68,7 +68,7 @@ static int cu_check(rt_dev *d, CUresult e, const char *call, int line) {
 }
 #define CU(call) cu_check(d, c->cu->call, #call, __LINE__)
 
-static int lt_check(rt_dev *d, cublasStatus_t s, const char *call, const char *site, int line) {
+static int lt_check(rt_dev *d, rt_cublasStatus_t s, const char *call, const char *site, int line) {
   if (s == 0) return 0;
   const char *name = C(d)->lt->cublasLtGetStatusName(s);
   rt_dev_fail(d, "%s failed: %s%s%s [dev_cuda.c:%d]", call, name ? name : "?",
@@ -82,7 +82,7 @@ static int lt_type(rt_dt t) {
          : t == RT_DT_F16 ? RT_CUDA_R_16F : RT_CUDA_R_32F;
 }
 
-static int layout(rt_dev *d, cublasLtMatrixLayout_t *l, rt_dt t, int64_t rows, int64_t cols,
+static int layout(rt_dev *d, rt_cublasLtMatrixLayout_t *l, rt_dt t, int64_t rows, int64_t cols,
                   int64_t ld, int64_t batch, int64_t stride, const char *site) {
   Cuda *c = C(d);
   if (LT(cublasLtMatrixLayoutCreate(l, lt_type(t), (uint64_t)rows, (uint64_t)cols, ld), site))
@@ -134,10 +134,10 @@ static int prepare(rt_dev *d, const rt_gemm *g, Site *s) {
              g->stride_b, w) ||
       layout(d, &s->c, g->type_cd, g->m, g->n, g->ldc, g->batch, g->stride_c, w))
     return -1;
-  cublasLtMatmulPreference_t pref;
+  rt_cublasLtMatmulPreference_t pref;
   if (LT(cublasLtMatmulPreferenceCreate(&pref), w)) return -1;
   uint64_t wsb = (uint64_t)d->prog->ws_bytes;
-  cublasLtMatmulHeuristicResult_t res;
+  rt_cublasLtMatmulHeuristicResult_t res;
   int got = 0;
   int rc = LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MAX_WORKSPACE_BYTES, &wsb,
                                                    sizeof wsb), w) ||
@@ -295,24 +295,24 @@ static void cuda_gemm(rt_dev *d, int g, const void *A, const void *B, void *D) {
 
 static void cuda_copy(rt_dev *d, void *dst, const void *src, int64_t n) {
   Cuda *c = C(d);
-  CU(cuMemcpyDtoDAsync((CUdeviceptr)(uintptr_t)dst, (CUdeviceptr)(uintptr_t)src, (size_t)n, c->s));
+  CU(cuMemcpyDtoDAsync((rt_CUdeviceptr)(uintptr_t)dst, (rt_CUdeviceptr)(uintptr_t)src, (size_t)n, c->s));
 }
 
 static void cuda_fill(rt_dev *d, void *dst, int byte, int64_t n) {
   Cuda *c = C(d);
-  CU(cuMemsetD8Async((CUdeviceptr)(uintptr_t)dst, (unsigned char)byte, (size_t)n, c->s));
+  CU(cuMemsetD8Async((rt_CUdeviceptr)(uintptr_t)dst, (unsigned char)byte, (size_t)n, c->s));
 }
 
 static int cuda_upload(rt_dev *d, int64_t off, const void *src, int64_t n) {
   Cuda *c = C(d);
   if (d->failed) return -1;
-  return CU(cuMemcpyHtoDAsync(c->mem + (CUdeviceptr)off, src, (size_t)n, c->s));
+  return CU(cuMemcpyHtoDAsync(c->mem + (rt_CUdeviceptr)off, src, (size_t)n, c->s));
 }
 
 static int cuda_download(rt_dev *d, void *dst, int64_t off, int64_t n) {
   Cuda *c = C(d);
   if (d->failed) return -1;
-  if (CU(cuMemcpyDtoHAsync(dst, c->mem + (CUdeviceptr)off, (size_t)n, c->s))) return -1;
+  if (CU(cuMemcpyDtoHAsync(dst, c->mem + (rt_CUdeviceptr)off, (size_t)n, c->s))) return -1;
   return CU(cuStreamSynchronize(c->s));
 }
 
@@ -328,7 +328,7 @@ static int cuda_capture_end(rt_dev *d, void **graph) {
   *graph = NULL;
   if (!g) return -1;
   /* end the capture even after a failed call, or the stream stays in it */
-  CUresult e = c->cu->cuStreamEndCapture(c->s, &g->g);
+  rt_CUresult e = c->cu->cuStreamEndCapture(c->s, &g->g);
   if (cu_check(d, e, "cuStreamEndCapture(s, &g)", __LINE__) ||
       CU(cuGraphInstantiateWithFlags(&g->x, g->g, 0))) {
     if (g->g) c->cu->cuGraphDestroy(g->g);
@@ -373,7 +373,7 @@ static int64_t cuda_high_water(rt_dev *d, int *guard_ok) {
   Cuda *c = C(d);
   unsigned char g[GUARD];
   *guard_ok = 0;
-  if (CU(cuMemcpyDtoHAsync(g, c->mem + (CUdeviceptr)d->prog->bytes, GUARD, c->s)) ||
+  if (CU(cuMemcpyDtoHAsync(g, c->mem + (rt_CUdeviceptr)d->prog->bytes, GUARD, c->s)) ||
       CU(cuStreamSynchronize(c->s)))
     return -1;
   *guard_ok = 1;

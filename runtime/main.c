@@ -127,6 +127,15 @@ static void help(const rt_model *m, const rt_opts *o) {
          "optimizer %s + inputs %s + activations %s + temporaries %s at the peak (%s)\n",
          (long long)np, m->nparams, b[0], b[1], b[2], b[3], b[6], b[4], b[5],
          p->peak_op ? p->peak_op : "?");
+  if (m->dev) {
+    const rt_dev_program *d = m->dev;
+    printf("device code: %d CUDA kernels and %d cuBLASLt products for", d->nkernels, d->ngemms);
+    for (int i = 0; i < d->nimages; i++)
+      printf("%s %s_%d", i ? "," : "", d->images[i].arch > 0 ? "sm" : "compute",
+             d->images[i].arch > 0 ? d->images[i].arch : -d->images[i].arch);
+    printf(" (PTX: compiled by the driver on newer GPUs); device memory %lld B\n",
+           (long long)d->bytes);
+  }
 }
 
 typedef struct {

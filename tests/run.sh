@@ -6,6 +6,9 @@
 # (else its exit code counts as one test). Ends with the summary line CI reads.
 : "${BUILD:?}" "${SRC:?}" "${FTC:?}"
 export BUILD SRC FTC
+# Trainers are built CPU-only unless a suite asks for device code (the CUDA
+# suite does): NVRTC and the emulator's compile would only slow the others.
+export FTC_ARCH="${FTC_ARCH:-none}"
 pass=0; fail=0; skip=0; failed=""
 log=$BUILD/test-logs; rm -rf "$log"; mkdir -p "$log"
 

@@ -272,7 +272,7 @@ static void *compile_one(void *arg) {
     free(b1);
     free(b2);
   }
-  nvrtcProgram prog;
+  rt_nvrtcProgram prog;
   if (j->nv->nvrtcCreateProgram(&prog, j->module, j->name, 0, NULL, NULL) != 0) {
     j->log = strdup("nvrtcCreateProgram failed");
     return NULL;
@@ -280,7 +280,7 @@ static void *compile_one(void *arg) {
   char archopt[32];
   snprintf(archopt, sizeof archopt, "-arch=sm_%d", j->arch);
   const char *opts[] = {archopt, "--std=c++17", "-lineinfo"};
-  nvrtcResult r = j->nv->nvrtcCompileProgram(prog, 3, opts);
+  rt_nvrtcResult r = j->nv->nvrtcCompileProgram(prog, 3, opts);
   size_t ls = 0;
   j->nv->nvrtcGetProgramLogSize(prog, &ls);
   if (ls > 1 && (j->log = malloc(ls)) != NULL) j->nv->nvrtcGetProgramLog(prog, j->log);
