@@ -19,6 +19,11 @@ Attention (--attn):
   explicit  q@k^T, causal mask, softmax, @v, materialized as ftc's spine does
             (HF: attn_implementation="eager")
   sdpa      F.scaled_dot_product_attention (fused; torch >= 2.0 only)
+On a GPU (--device cuda, the peer of bench/gpu.sh): --precision fp32 | tf32
+(fp32 weights, TF32 matrix products) | bf16 (fp32 master weights, bf16
+autocast), --fused for AdamW(fused=True); steps are timed between
+torch.cuda.synchronize() calls and the peak is torch's
+max_memory_allocated (also reported as gpu_peak_mb).
 """
 import argparse
 import json
@@ -50,6 +55,9 @@ def parse_args():
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
+    p.add_argument("--fused", action="store_true", help="AdamW(fused=True) (GPU)")
     return p.parse_args()
 
 
@@ -189,6 +197,11 @@ def main():
     a = ARGS
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    gpu = a.device == "cuda"
+    if gpu:
+        torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
     rss_import = rss_mb("VmRSS")
     hf_version = None
     if a.impl == "hf":
@@ -197,15 +210,16 @@ def main():
         if a.attn == "sdpa" and not hasattr(F, "scaled_dot_product_attention"):
             raise RuntimeError(f"torch {torch.__version__} has no scaled_dot_product_attention")
         model = GPT2(a.vocab, a.seq, a.layers, a.heads, a.dim, a.attn)
-    model.train()
+    model.to(dev).train()
     nparams = sum(p.numel() for p in model.parameters())
     # Decay matrices, not biases/norm gains (the usual GPT-2 recipe; ftc marks
     # the same params no_decay). Same arithmetic either way.
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
+    extra = {"fused": True} if a.fused else {}
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8, **extra)
     fwd = model
     if a.compile:
         if not hasattr(torch, "compile"):
@@ -215,18 +229,27 @@ def main():
     warmup = a.warmup if a.warmup is not None else (3 if a.compile else 2)
     total = warmup + a.steps
     g = torch.Generator().manual_seed(a.seed)
-    data = torch.randint(0, a.vocab, (total, a.batch, a.seq + 1), generator=g)
+    data = torch.randint(0, a.vocab, (total, a.batch, a.seq + 1), generator=g).to(dev)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if a.precision == "bf16"
+                else __import__("contextlib").nullcontext())
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
 
     times, losses, cpu = [], [], 0.0
     for step in range(total):
         x, y = data[step, :, :-1], data[step, :, 1:]
         c0 = time.process_time()  # all threads' CPU time: shows contention
+        if gpu:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        logits = fwd(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        with autocast:
+            logits = fwd(x)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
         loss.backward()
         opt.step()
+        if gpu:
+            torch.cuda.synchronize()
         lv = loss.item()
         dt = time.perf_counter() - t0
         losses.append(lv)
@@ -239,7 +262,8 @@ def main():
     med = statistics.median(times)
     ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB
     out = {
-        "peer": f"torch-{a.impl}-{a.attn}" + ("-compile" if a.compile else ""),
+        "peer": f"torch-{a.impl}-{a.attn}" + ("-compile" if a.compile else "")
+                + (f"-{a.precision}" if gpu else ""),
         "impl": a.impl, "attn": a.attn, "compile": a.compile,
         "torch": torch.__version__, "transformers": hf_version,
         "python": platform.python_version(), "executable": sys.executable,
@@ -256,6 +280,9 @@ def main():
         "loss_first": round(losses[0], 4), "loss_last": round(losses[-1], 4),
         "peak_rss_mb": round(max(ru, rss_mb("VmHWM")), 1),
         "rss_after_import_mb": round(rss_import, 1),
+        "device": torch.cuda.get_device_name() if gpu else "cpu",
+        "precision": a.precision, "fused": a.fused,
+        "gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if gpu else None,
     }
     print(json.dumps(out), flush=True)
 

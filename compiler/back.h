@@ -30,6 +30,16 @@ int back_elem_size(const IrNode *n, IrDtype fdt);
 /* Shapes as text, "[16,128,384]" (into a caller buffer). */
 const char *back_shape_str(const IrShape *s, char *buf, size_t cap);
 
+/* A MATMUL node as one batched row-major product y[b] = op(a[b]) @ op(b[b]):
+ * op(a) [M,K], op(b) [K,N], batch strides sa, sb in elements (0 = shared).
+ * A 2-D b shared by a batched, untransposed a folds the batch into M (one
+ * bigger product), except for causal products. (codegen/cg_c.c) */
+typedef struct BackMatmul {
+  int ta, tb;
+  int64_t M, N, K, batch, sa, sb;
+} BackMatmul;
+BackMatmul back_matmul(const IrGraph *g, int id);
+
 /* Optimizer state slots per trainable parameter for a recipe. */
 int plan_state_slots(const Recipe *r);
 

@@ -64,13 +64,13 @@ enum { FTC_VOTE_BALLOT, FTC_VOTE_ANY, FTC_VOTE_ALL };
 #define __threadfence_block() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 /* shuffles by value type: the bits travel as a uint64_t */
-#define FTC_EMU_SHFL_T(T, N)                                                  \
-  static inline T ftc_emu_shfl_##N(T v, int kind, int arg, int width) {       \
-    uint64_t b = 0;                                                           \
-    memcpy(&b, &v, sizeof v);                                                 \
-    b = ftc_emu_shfl(b, kind, arg, width);                                    \
-    memcpy(&v, &b, sizeof v);                                                 \
-    return v;                                                                 \
+#define FTC_EMU_SHFL_T(T, N)                                                                       \
+  static inline T ftc_emu_shfl_##N(T v, int kind, int arg, int width) {                            \
+    uint64_t b = 0;                                                                                \
+    memcpy(&b, &v, sizeof v);                                                                      \
+    b = ftc_emu_shfl(b, kind, arg, width);                                                         \
+    memcpy(&v, &b, sizeof v);                                                                      \
+    return v;                                                                                      \
   }
 FTC_EMU_SHFL_T(float, f)
 FTC_EMU_SHFL_T(double, d)
@@ -79,10 +79,14 @@ FTC_EMU_SHFL_T(unsigned, u)
 FTC_EMU_SHFL_T(long long, ll)
 FTC_EMU_SHFL_T(unsigned long long, ull)
 #undef FTC_EMU_SHFL_T
-#define FTC_EMU_SHFL(kind, v, arg, width)                                       \
-  _Generic((v), float: ftc_emu_shfl_f, double: ftc_emu_shfl_d, int: ftc_emu_shfl_i, \
-           unsigned: ftc_emu_shfl_u, long long: ftc_emu_shfl_ll,               \
-           unsigned long long: ftc_emu_shfl_ull)((v), (kind), (arg), (width))
+#define FTC_EMU_SHFL(kind, v, arg, width)                                                          \
+  _Generic((v), float                                                                              \
+           : ftc_emu_shfl_f, double                                                                \
+           : ftc_emu_shfl_d, int                                                                   \
+           : ftc_emu_shfl_i, unsigned                                                              \
+           : ftc_emu_shfl_u, long long                                                             \
+           : ftc_emu_shfl_ll, unsigned long long                                                   \
+           : ftc_emu_shfl_ull)((v), (kind), (arg), (width))
 /* the optional width argument (default warpSize) arrives as 0 */
 #define __shfl_sync(m, v, lane, ...) FTC_EMU_SHFL(FTC_SHFL_IDX, v, lane, __VA_ARGS__ + 0)
 #define __shfl_xor_sync(m, v, lm, ...) FTC_EMU_SHFL(FTC_SHFL_XOR, v, lm, __VA_ARGS__ + 0)
@@ -100,8 +104,8 @@ static inline float ftc_emu_atomic_add_f(float *p, float v) {
     memcpy(&f, &old, 4);
     f += v;
     memcpy(&nw, &f, 4);
-  } while (!__atomic_compare_exchange_n((uint32_t *)p, &old, nw, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_RELAXED));
+  } while (
+      !__atomic_compare_exchange_n((uint32_t *)p, &old, nw, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
   memcpy(&f, &old, 4);
   return f;
 }
@@ -112,8 +116,8 @@ static inline double ftc_emu_atomic_add_d(double *p, double v) {
     memcpy(&f, &old, 8);
     f += v;
     memcpy(&nw, &f, 8);
-  } while (!__atomic_compare_exchange_n((uint64_t *)p, &old, nw, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_RELAXED));
+  } while (
+      !__atomic_compare_exchange_n((uint64_t *)p, &old, nw, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
   memcpy(&f, &old, 8);
   return f;
 }
@@ -127,7 +131,7 @@ static inline unsigned long long ftc_emu_atomic_add_ull(unsigned long long *p,
                                                         unsigned long long v) {
   return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
 }
-#define atomicAdd(p, v)                                                         \
+#define atomicAdd(p, v)                                                                            \
   _Generic((p), float *: ftc_emu_atomic_add_f, double *: ftc_emu_atomic_add_d,  \
            int *: ftc_emu_atomic_add_i, unsigned *: ftc_emu_atomic_add_u,       \
            unsigned long long *: ftc_emu_atomic_add_ull)((p), (v))
@@ -145,7 +149,8 @@ static inline unsigned ftc_emu_atomic_max_u(unsigned *p, unsigned v) {
   }
   return old;
 }
-#define atomicMax(p, v) _Generic((p), int *: ftc_emu_atomic_max_i, unsigned *: ftc_emu_atomic_max_u)((p), (v))
+#define atomicMax(p, v)                                                                            \
+  _Generic((p), int * : ftc_emu_atomic_max_i, unsigned * : ftc_emu_atomic_max_u)((p), (v))
 static inline int ftc_emu_cas_i(int *p, int cmp, int v) {
   __atomic_compare_exchange_n(p, &cmp, v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   return cmp;
@@ -159,17 +164,41 @@ static inline unsigned long long ftc_emu_cas_ull(unsigned long long *p, unsigned
   __atomic_compare_exchange_n(p, &cmp, v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   return cmp;
 }
-#define atomicCAS(p, c, v)                                                      \
+#define atomicCAS(p, c, v)                                                                         \
   _Generic((p), int *: ftc_emu_cas_i, unsigned *: ftc_emu_cas_u,                \
            unsigned long long *: ftc_emu_cas_ull)((p), (c), (v))
 
 /* intrinsics */
-static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
-static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
-static inline int __float_as_int(float f) { int u; memcpy(&u, &f, 4); return u; }
-static inline float __int_as_float(int u) { float f; memcpy(&f, &u, 4); return f; }
-static inline long long __double_as_longlong(double f) { long long u; memcpy(&u, &f, 8); return u; }
-static inline double __longlong_as_double(long long u) { double f; memcpy(&f, &u, 8); return f; }
+static inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+static inline float __uint_as_float(unsigned u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+static inline int __float_as_int(float f) {
+  int u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+static inline float __int_as_float(int u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+static inline long long __double_as_longlong(double f) {
+  long long u;
+  memcpy(&u, &f, 8);
+  return u;
+}
+static inline double __longlong_as_double(long long u) {
+  double f;
+  memcpy(&f, &u, 8);
+  return f;
+}
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 #define __expf(x) expf(x)

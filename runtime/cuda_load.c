@@ -35,8 +35,10 @@ static void *open_lib(const char *const *names, char *why, size_t n) {
   for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
     if (d > 0 && !dirs[d]) continue;
     for (const char *const *s = names; *s; s++) {
-      if (d == 0) snprintf(path, sizeof path, "%s", *s);
-      else snprintf(path, sizeof path, "%s/lib64/%s", dirs[d], *s);
+      if (d == 0)
+        snprintf(path, sizeof path, "%s", *s);
+      else
+        snprintf(path, sizeof path, "%s/lib64/%s", dirs[d], *s);
       void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
       if (h) return h;
       const char *e = dlerror(); /* the plain soname's reason reads best */
@@ -59,7 +61,8 @@ static int fill(void *lib, void *table, const Sym *syms, size_t nsyms, const cha
   return 0;
 }
 
-#define S(T, field, sym) {offsetof(T, field), sym}
+#define S(T, field, sym)                                                                           \
+  { offsetof(T, field), sym }
 
 static const Sym cuda_syms[] = {
     S(rt_cuda_api, cuInit, "cuInit"),
@@ -139,20 +142,20 @@ static const Sym nvrtc_syms[] = {
 #undef S
 
 /* One loader per library: the table once loaded, else NULL and why. */
-#define LOADER(fn, T, syms, label, ...)                                         \
-  const T *fn(char *why, size_t n) {                                            \
-    static T table;                                                             \
-    static int loaded;                                                          \
-    static const char *const names[] = {__VA_ARGS__, NULL};                     \
-    if (loaded) return &table;                                                  \
-    void *lib = open_lib(names, why, n);                                        \
-    if (!lib) return NULL;                                                      \
-    if (fill(lib, &table, syms, sizeof syms / sizeof syms[0], label, why, n)) { \
-      dlclose(lib);                                                             \
-      return NULL;                                                              \
-    }                                                                           \
-    loaded = 1;                                                                 \
-    return &table;                                                              \
+#define LOADER(fn, T, syms, label, ...)                                                            \
+  const T *fn(char *why, size_t n) {                                                               \
+    static T table;                                                                                \
+    static int loaded;                                                                             \
+    static const char *const names[] = {__VA_ARGS__, NULL};                                        \
+    if (loaded) return &table;                                                                     \
+    void *lib = open_lib(names, why, n);                                                           \
+    if (!lib) return NULL;                                                                         \
+    if (fill(lib, &table, syms, sizeof syms / sizeof syms[0], label, why, n)) {                    \
+      dlclose(lib);                                                                                \
+      return NULL;                                                                                 \
+    }                                                                                              \
+    loaded = 1;                                                                                    \
+    return &table;                                                                                 \
   }
 
 LOADER(rt_cuda_load, rt_cuda_api, cuda_syms, "libcuda", "libcuda.so.1", "libcuda.so")

@@ -20,9 +20,12 @@
 
 int rt_dev_parse(const char *s, rt_device_kind *kind, int *ordinal) {
   *ordinal = 0;
-  if (!strcmp(s, "cpu")) *kind = RT_DEVICE_CPU;
-  else if (!strcmp(s, "emu")) *kind = RT_DEVICE_EMU;
-  else if (!strcmp(s, "cuda")) *kind = RT_DEVICE_CUDA;
+  if (!strcmp(s, "cpu"))
+    *kind = RT_DEVICE_CPU;
+  else if (!strcmp(s, "emu"))
+    *kind = RT_DEVICE_EMU;
+  else if (!strcmp(s, "cuda"))
+    *kind = RT_DEVICE_CUDA;
   else if (!strncmp(s, "cuda:", 5)) {
     char *end;
     long v = strtol(s + 5, &end, 10);
@@ -44,7 +47,8 @@ int rt_dev_probe(rt_device_kind k, int ordinal) {
   const rt_cuda_api *cu = rt_cuda_load(why, sizeof why);
   if (!cu) {
     rt_err("--device cuda: no CUDA driver on this machine (%s); use --device cpu, or "
-           "--device emu to run the CUDA step on the CPU", why);
+           "--device emu to run the CUDA step on the CPU",
+           why);
     return -1;
   }
   rt_CUresult e = cu->cuInit(0);
@@ -59,7 +63,9 @@ int rt_dev_probe(rt_device_kind k, int ordinal) {
     const char *name = NULL;
     if (e != 0) cu->cuGetErrorName(e, &name);
     rt_err("--device cuda: no usable GPU (%s); use --device cpu or --device emu",
-           e == 0 ? "the driver reports 0 devices" : name ? name : "cuInit failed");
+           e == 0 ? "the driver reports 0 devices"
+           : name ? name
+                  : "cuInit failed");
     return -1;
   }
   if (ordinal >= n) {
@@ -70,7 +76,8 @@ int rt_dev_probe(rt_device_kind k, int ordinal) {
   char lwhy[512];
   if (!rt_cublaslt_load(lwhy, sizeof lwhy)) {
     rt_err("--device cuda: cuBLASLt is missing (%s); install the CUDA toolkit's "
-           "libcublasLt or set CUDA_HOME", lwhy);
+           "libcublasLt or set CUDA_HOME",
+           lwhy);
     return -1;
   }
   return 0;
@@ -158,9 +165,12 @@ uint16_t rt_f32_to_bf16(float f) {
 
 float rt_f16_to_f32(uint16_t h) {
   uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
-  if (e == 0x1f) u = s | 0x7f800000u | (m << 13);
-  else if (e != 0) u = s | ((e + 112) << 23) | (m << 13);
-  else if (m == 0) u = s;
+  if (e == 0x1f)
+    u = s | 0x7f800000u | (m << 13);
+  else if (e != 0)
+    u = s | ((e + 112) << 23) | (m << 13);
+  else if (m == 0)
+    u = s;
   else { /* subnormal: normalize */
     e = 113;
     while (!(m & 0x400)) {
@@ -178,10 +188,10 @@ uint16_t rt_f32_to_f16(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
   uint32_t s = (u >> 16) & 0x8000, a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return (uint16_t)(s | 0x7e00);       /* NaN */
-  if (a >= 0x477ff000u) return (uint16_t)(s | 0x7c00);      /* rounds to inf */
-  if (a < 0x38800000u) {                                    /* subnormal or 0 */
-    if (a < 0x33000000u) return (uint16_t)s;                /* below half the smallest */
+  if (a > 0x7f800000u) return (uint16_t)(s | 0x7e00);  /* NaN */
+  if (a >= 0x477ff000u) return (uint16_t)(s | 0x7c00); /* rounds to inf */
+  if (a < 0x38800000u) {                               /* subnormal or 0 */
+    if (a < 0x33000000u) return (uint16_t)s;           /* below half the smallest */
     uint32_t e = a >> 23, m = (a & 0x7fffff) | 0x800000;
     int shift = 126 - (int)e; /* value = v * 2^-24 with v = m >> shift */
     uint32_t v = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);

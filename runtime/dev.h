@@ -22,10 +22,10 @@ typedef enum { RT_DEVICE_CPU = 0, RT_DEVICE_CUDA, RT_DEVICE_EMU } rt_device_kind
 
 typedef struct rt_dev_ops {
   const char *name;
-  int (*open)(rt_dev *d);               /* allocate prog->bytes, load kernels */
+  int (*open)(rt_dev *d); /* allocate prog->bytes, load kernels */
   void (*close)(rt_dev *d);
-  void (*launch)(rt_dev *d, int k, const unsigned g[3], const unsigned b[3],
-                 const void *args, size_t n);
+  void (*launch)(rt_dev *d, int k, const unsigned g[3], const unsigned b[3], const void *args,
+                 size_t n);
   void (*gemm)(rt_dev *d, int g, const void *A, const void *B, void *D);
   void (*copy)(rt_dev *d, void *dst, const void *src, int64_t n);
   void (*fill)(rt_dev *d, void *dst, int byte, int64_t n);
@@ -48,11 +48,11 @@ typedef struct rt_dev_ops {
 struct rt_dev {
   const rt_dev_ops *ops;
   const rt_dev_program *prog;
-  unsigned char *base;                  /* device address of offset 0 */
-  int ordinal;                          /* cuda:N */
-  int failed;                           /* sticky: a call failed (printed) */
-  void *impl;                           /* the backend's state */
-  char name[160];                       /* for the startup line */
+  unsigned char *base; /* device address of offset 0 */
+  int ordinal;         /* cuda:N */
+  int failed;          /* sticky: a call failed (printed) */
+  void *impl;          /* the backend's state */
+  char name[160];      /* for the startup line */
 };
 
 extern const rt_dev_ops rt_dev_cuda_ops, rt_dev_emu_ops;

@@ -23,7 +23,7 @@
 
 #define GUARD 4096
 
-typedef struct Site {                /* one product site's cuBLASLt state */
+typedef struct Site { /* one product site's cuBLASLt state */
   rt_cublasLtMatmulDesc_t op;
   rt_cublasLtMatrixLayout_t a, b, c;
   rt_cublasLtMatmulAlgo_t algo;
@@ -47,7 +47,7 @@ typedef struct Cuda {
   Site *site;
   rt_CUdeviceptr mem;
   size_t free_before, free_after, total;
-  int cc, image;                     /* compute capability (90), image used */
+  int cc, image; /* compute capability (90), image used */
   int capturing;
 } Cuda;
 
@@ -71,15 +71,17 @@ static int cu_check(rt_dev *d, rt_CUresult e, const char *call, int line) {
 static int lt_check(rt_dev *d, rt_cublasStatus_t s, const char *call, const char *site, int line) {
   if (s == 0) return 0;
   const char *name = C(d)->lt->cublasLtGetStatusName(s);
-  rt_dev_fail(d, "%s failed: %s%s%s [dev_cuda.c:%d]", call, name ? name : "?",
-              site ? " at " : "", site ? site : "", line);
+  rt_dev_fail(d, "%s failed: %s%s%s [dev_cuda.c:%d]", call, name ? name : "?", site ? " at " : "",
+              site ? site : "", line);
   return -1;
 }
 #define LT(call, site) lt_check(d, c->lt->call, #call, site, __LINE__)
 
 static int lt_type(rt_dt t) {
-  return t == RT_DT_F64 ? RT_CUDA_R_64F : t == RT_DT_BF16 ? RT_CUDA_R_16BF
-         : t == RT_DT_F16 ? RT_CUDA_R_16F : RT_CUDA_R_32F;
+  return t == RT_DT_F64    ? RT_CUDA_R_64F
+         : t == RT_DT_BF16 ? RT_CUDA_R_16BF
+         : t == RT_DT_F16  ? RT_CUDA_R_16F
+                           : RT_CUDA_R_32F;
 }
 
 static int layout(rt_dev *d, rt_cublasLtMatrixLayout_t *l, rt_dt t, int64_t rows, int64_t cols,
@@ -91,7 +93,8 @@ static int layout(rt_dev *d, rt_cublasLtMatrixLayout_t *l, rt_dt t, int64_t rows
     int32_t n = (int32_t)batch;
     if (LT(cublasLtMatrixLayoutSetAttribute(*l, RT_LT_LAYOUT_BATCH_COUNT, &n, sizeof n), site) ||
         LT(cublasLtMatrixLayoutSetAttribute(*l, RT_LT_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
-                                            sizeof stride), site))
+                                            sizeof stride),
+           site))
       return -1;
   }
   return 0;
@@ -102,17 +105,24 @@ static int prepare(rt_dev *d, const rt_gemm *g, Site *s) {
   Cuda *c = C(d);
   const int f64 = g->type_cd == RT_DT_F64;
   const char *w = g->site;
-  if (LT(cublasLtMatmulDescCreate(&s->op, f64 ? RT_CUBLAS_COMPUTE_64F : RT_CUBLAS_COMPUTE_32F,
-                                  f64 ? RT_CUDA_R_64F : RT_CUDA_R_32F), w))
+  /* FTC_CUDA_TF32=1: fp32 products on the tensor cores (TF32 inputs, fp32
+   * accumulation) -- faster, and no longer the CPU's results to 1e-5 */
+  const char *tf = getenv("FTC_CUDA_TF32");
+  const int compute = f64                      ? RT_CUBLAS_COMPUTE_64F
+                      : tf && !strcmp(tf, "1") ? RT_CUBLAS_COMPUTE_32F_FAST_TF32
+                                               : RT_CUBLAS_COMPUTE_32F;
+  if (LT(cublasLtMatmulDescCreate(&s->op, compute, f64 ? RT_CUDA_R_64F : RT_CUDA_R_32F), w))
     return -1;
-  int32_t ta = g->ta ? RT_CUBLAS_OP_T : RT_CUBLAS_OP_N, tb = g->tb ? RT_CUBLAS_OP_T : RT_CUBLAS_OP_N;
+  int32_t ta = g->ta ? RT_CUBLAS_OP_T : RT_CUBLAS_OP_N,
+          tb = g->tb ? RT_CUBLAS_OP_T : RT_CUBLAS_OP_N;
   if (LT(cublasLtMatmulDescSetAttribute(s->op, RT_LT_DESC_TRANSA, &ta, sizeof ta), w) ||
       LT(cublasLtMatmulDescSetAttribute(s->op, RT_LT_DESC_TRANSB, &tb, sizeof tb), w))
     return -1;
   if (g->epi != RT_EPI_NONE) {
-    uint32_t epi = g->epi == RT_EPI_BIAS ? RT_LT_EPI_BIAS
+    uint32_t epi = g->epi == RT_EPI_BIAS            ? RT_LT_EPI_BIAS
                    : g->epi == RT_EPI_GELU_AUX_BIAS ? RT_LT_EPI_GELU_AUX_BIAS
-                   : g->epi == RT_EPI_BGRADA ? RT_LT_EPI_BGRADA : RT_LT_EPI_BGRADB;
+                   : g->epi == RT_EPI_BGRADA        ? RT_LT_EPI_BGRADA
+                                                    : RT_LT_EPI_BGRADB;
     void *bias = d->base + g->bias_off;
     int32_t bt = lt_type(g->type_cd);
     if (LT(cublasLtMatmulDescSetAttribute(s->op, RT_LT_DESC_EPILOGUE, &epi, sizeof epi), w) ||
@@ -123,7 +133,8 @@ static int prepare(rt_dev *d, const rt_gemm *g, Site *s) {
       void *aux = d->base + g->aux_off;
       int64_t ld = g->aux_ld;
       if (LT(cublasLtMatmulDescSetAttribute(s->op, RT_LT_DESC_EPILOGUE_AUX_POINTER, &aux,
-                                            sizeof aux), w) ||
+                                            sizeof aux),
+             w) ||
           LT(cublasLtMatmulDescSetAttribute(s->op, RT_LT_DESC_EPILOGUE_AUX_LD, &ld, sizeof ld), w))
         return -1;
     }
@@ -139,10 +150,12 @@ static int prepare(rt_dev *d, const rt_gemm *g, Site *s) {
   uint64_t wsb = (uint64_t)d->prog->ws_bytes;
   rt_cublasLtMatmulHeuristicResult_t res;
   int got = 0;
-  int rc = LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MAX_WORKSPACE_BYTES, &wsb,
-                                                   sizeof wsb), w) ||
-           LT(cublasLtMatmulAlgoGetHeuristic(c->h, s->op, s->a, s->b, s->c, s->c, pref, 1, &res,
-                                             &got), w);
+  int rc =
+      LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MAX_WORKSPACE_BYTES, &wsb,
+                                              sizeof wsb),
+         w) ||
+      LT(cublasLtMatmulAlgoGetHeuristic(c->h, s->op, s->a, s->b, s->c, s->c, pref, 1, &res, &got),
+         w);
   c->lt->cublasLtMatmulPreferenceDestroy(pref);
   if (rc) return -1;
   if (got < 1) {
@@ -200,7 +213,8 @@ static int cuda_open(rt_dev *d) {
   c->image = pick_image(p, c->cc);
   if (c->image < 0) {
     rt_err("--device cuda: %s is sm_%d, and this trainer carries no kernels it can run "
-           "(rebuild with ftc build --arch sm_%d)", name, c->cc, c->cc);
+           "(rebuild with ftc build --arch sm_%d)",
+           name, c->cc, c->cc);
     goto fail;
   }
   if (CU(cuModuleLoadData(&c->mod, p->images[c->image].data))) goto fail;
@@ -230,8 +244,8 @@ static int cuda_open(rt_dev *d) {
   if (CU(cuStreamSynchronize(c->s)) || CU(cuMemGetInfo(&c->free_after, &c->total))) goto fail;
   int drv = 0;
   c->cu->cuDriverGetVersion(&drv);
-  snprintf(d->name, sizeof d->name, "cuda:%d %s (sm_%d, %d SMs, driver %d.%d, %s %s)",
-           d->ordinal, name, c->cc, sms, drv / 1000, drv % 1000 / 10,
+  snprintf(d->name, sizeof d->name, "cuda:%d %s (sm_%d, %d SMs, driver %d.%d, %s %s)", d->ordinal,
+           name, c->cc, sms, drv / 1000, drv % 1000 / 10,
            p->images[c->image].arch > 0 ? "cubin" : "PTX",
            p->images[c->image].arch > 0 ? "built for it" : "compiled by the driver");
   return 0;
@@ -271,8 +285,8 @@ static void cuda_launch(rt_dev *d, int k, const unsigned g[3], const unsigned b[
                         const void *args, size_t n) {
   Cuda *c = C(d);
   size_t size = n;
-  void *extra[] = {RT_CU_LAUNCH_PARAM_BUFFER_POINTER, (void *)args,
-                   RT_CU_LAUNCH_PARAM_BUFFER_SIZE, &size, RT_CU_LAUNCH_PARAM_END};
+  void *extra[] = {RT_CU_LAUNCH_PARAM_BUFFER_POINTER, (void *)args, RT_CU_LAUNCH_PARAM_BUFFER_SIZE,
+                   &size, RT_CU_LAUNCH_PARAM_END};
   CU(cuLaunchKernel(c->fn[k], g[0], g[1], g[2], b[0], b[1], b[2], d->prog->kernels[k].smem, c->s,
                     NULL, extra));
 }
@@ -285,17 +299,20 @@ static void cuda_gemm(rt_dev *d, int g, const void *A, const void *B, void *D) {
   if (m->type_cd == RT_DT_F64) {
     double al = m->alpha, be = m->beta;
     LT(cublasLtMatmul(c->h, s->op, &al, A, s->a, B, s->b, &be, D, s->c, D, s->c, &s->algo, ws,
-                      (size_t)d->prog->ws_bytes, c->s), m->site);
+                      (size_t)d->prog->ws_bytes, c->s),
+       m->site);
   } else {
     float al = (float)m->alpha, be = (float)m->beta;
     LT(cublasLtMatmul(c->h, s->op, &al, A, s->a, B, s->b, &be, D, s->c, D, s->c, &s->algo, ws,
-                      (size_t)d->prog->ws_bytes, c->s), m->site);
+                      (size_t)d->prog->ws_bytes, c->s),
+       m->site);
   }
 }
 
 static void cuda_copy(rt_dev *d, void *dst, const void *src, int64_t n) {
   Cuda *c = C(d);
-  CU(cuMemcpyDtoDAsync((rt_CUdeviceptr)(uintptr_t)dst, (rt_CUdeviceptr)(uintptr_t)src, (size_t)n, c->s));
+  CU(cuMemcpyDtoDAsync((rt_CUdeviceptr)(uintptr_t)dst, (rt_CUdeviceptr)(uintptr_t)src, (size_t)n,
+                       c->s));
 }
 
 static void cuda_fill(rt_dev *d, void *dst, int byte, int64_t n) {
@@ -360,8 +377,9 @@ static void cuda_graph_free(rt_dev *d, void *graph) {
 static int64_t cuda_memory(rt_dev *d, char *desc, size_t n) {
   Cuda *c = C(d);
   int64_t used = (int64_t)c->free_before - (int64_t)c->free_after;
-  snprintf(desc, n, "device free memory before %.0f MiB, after open %.0f MiB (of %.0f MiB): "
-                    "arena + workspace %lld B + scratch %lld B + cuBLASLt and module",
+  snprintf(desc, n,
+           "device free memory before %.0f MiB, after open %.0f MiB (of %.0f MiB): "
+           "arena + workspace %lld B + scratch %lld B + cuBLASLt and module",
            c->free_before / 1048576.0, c->free_after / 1048576.0, c->total / 1048576.0,
            (long long)d->prog->ws_bytes, (long long)d->prog->scratch_bytes);
   return used;
@@ -383,8 +401,7 @@ static int64_t cuda_high_water(rt_dev *d, int *guard_ok) {
 }
 
 const rt_dev_ops rt_dev_cuda_ops = {
-    "cuda",          cuda_open,          cuda_close,         cuda_launch,   cuda_gemm,
-    cuda_copy,       cuda_fill,          cuda_upload,        cuda_download,
-    cuda_capture_begin, cuda_capture_end, cuda_replay,       cuda_graph_free,
-    cuda_memory,     cuda_high_water,
+    "cuda",           cuda_open,   cuda_close,      cuda_launch,   cuda_gemm,
+    cuda_copy,        cuda_fill,   cuda_upload,     cuda_download, cuda_capture_begin,
+    cuda_capture_end, cuda_replay, cuda_graph_free, cuda_memory,   cuda_high_water,
 };

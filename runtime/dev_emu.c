@@ -28,10 +28,10 @@ enum { C_LAUNCH, C_GEMM, C_COPY, C_FILL };
 typedef struct Call {
   int kind, k;
   unsigned g[3], b[3];
-  void *args;            /* owned copy (launch) */
+  void *args; /* owned copy (launch) */
   size_t argsz;
-  const void *p0, *p1;   /* gemm A, B; copy src */
-  void *p2;              /* gemm D; copy / fill dst */
+  const void *p0, *p1; /* gemm A, B; copy src */
+  void *p2;            /* gemm D; copy / fill dst */
   int64_t n;
   int byte;
 } Call;
@@ -42,9 +42,9 @@ typedef struct Graph {
 } Graph;
 
 typedef struct Emu {
-  rt_arena mem;          /* the device allocation (canary + guard) */
-  Graph *rec;            /* recording, or NULL */
-  float *ta, *tb, *td;   /* f32 staging for 16-bit operands */
+  rt_arena mem;        /* the device allocation (canary + guard) */
+  Graph *rec;          /* recording, or NULL */
+  float *ta, *tb, *td; /* f32 staging for 16-bit operands */
   int64_t na, nb, nd;
 } Emu;
 
@@ -149,43 +149,44 @@ static double gelu_tanh(double x) {
 }
 
 /* Epilogue on the f32/f64 result D (column-major m x n, ldc). */
-#define EPILOGUE(T)                                                             \
-  static void epilogue_##T(rt_dev *d, const rt_gemm *g, T *D, const T *A, const T *B) { \
-    unsigned char *base = d->base;                                              \
-    T *bias = g->bias_off >= 0 ? (T *)(base + g->bias_off) : NULL;              \
-    T *aux = g->aux_off >= 0 ? (T *)(base + g->aux_off) : NULL;                 \
-    switch (g->epi) {                                                           \
-    case RT_EPI_BIAS:                                                           \
-    case RT_EPI_GELU_AUX_BIAS:                                                  \
-      for (int64_t j = 0; j < g->n; j++)                                        \
-        for (int64_t i = 0; i < g->m; i++) {                                    \
-          T v = D[i + j * g->ldc] + bias[i];                                    \
-          if (g->epi == RT_EPI_BIAS) {                                          \
-            D[i + j * g->ldc] = v;                                              \
-          } else {                                                              \
-            aux[i + j * g->aux_ld] = v;                                         \
-            D[i + j * g->ldc] = (T)gelu_tanh((double)v);                        \
-          }                                                                     \
-        }                                                                       \
-      break;                                                                    \
-    case RT_EPI_BGRADA: /* sum over k of op(A)[i, :] */                         \
-      for (int64_t i = 0; i < g->m; i++) {                                      \
-        double s = 0;                                                           \
-        for (int64_t c = 0; c < g->k; c++)                                      \
-          s += (double)(g->ta ? A[c + i * g->lda] : A[i + c * g->lda]);         \
-        bias[i] = (T)s;                                                         \
-      }                                                                         \
-      break;                                                                    \
-    case RT_EPI_BGRADB: /* sum over k of op(B)[:, j] */                         \
-      for (int64_t j = 0; j < g->n; j++) {                                      \
-        double s = 0;                                                           \
-        for (int64_t c = 0; c < g->k; c++)                                      \
-          s += (double)(g->tb ? B[j + c * g->ldb] : B[c + j * g->ldb]);         \
-        bias[j] = (T)s;                                                         \
-      }                                                                         \
-      break;                                                                    \
-    default: break;                                                             \
-    }                                                                           \
+#define EPILOGUE(T)                                                                                \
+  static void epilogue_##T(rt_dev *d, const rt_gemm *g, T *D, const T *A, const T *B) {            \
+    unsigned char *base = d->base;                                                                 \
+    T *bias = g->bias_off >= 0 ? (T *)(base + g->bias_off) : NULL;                                 \
+    T *aux = g->aux_off >= 0 ? (T *)(base + g->aux_off) : NULL;                                    \
+    switch (g->epi) {                                                                              \
+    case RT_EPI_BIAS:                                                                              \
+    case RT_EPI_GELU_AUX_BIAS:                                                                     \
+      for (int64_t j = 0; j < g->n; j++)                                                           \
+        for (int64_t i = 0; i < g->m; i++) {                                                       \
+          T v = D[i + j * g->ldc] + bias[i];                                                       \
+          if (g->epi == RT_EPI_BIAS) {                                                             \
+            D[i + j * g->ldc] = v;                                                                 \
+          } else {                                                                                 \
+            aux[i + j * g->aux_ld] = v;                                                            \
+            D[i + j * g->ldc] = (T)gelu_tanh((double)v);                                           \
+          }                                                                                        \
+        }                                                                                          \
+      break;                                                                                       \
+    case RT_EPI_BGRADA: /* sum over k of op(A)[i, :] */                                            \
+      for (int64_t i = 0; i < g->m; i++) {                                                         \
+        double s = 0;                                                                              \
+        for (int64_t c = 0; c < g->k; c++)                                                         \
+          s += (double)(g->ta ? A[c + i * g->lda] : A[i + c * g->lda]);                            \
+        bias[i] = (T)s;                                                                            \
+      }                                                                                            \
+      break;                                                                                       \
+    case RT_EPI_BGRADB: /* sum over k of op(B)[:, j] */                                            \
+      for (int64_t j = 0; j < g->n; j++) {                                                         \
+        double s = 0;                                                                              \
+        for (int64_t c = 0; c < g->k; c++)                                                         \
+          s += (double)(g->tb ? B[j + c * g->ldb] : B[c + j * g->ldb]);                            \
+        bias[j] = (T)s;                                                                            \
+      }                                                                                            \
+      break;                                                                                       \
+    default:                                                                                       \
+      break;                                                                                       \
+    }                                                                                              \
   }
 EPILOGUE(float)
 EPILOGUE(double)
@@ -207,8 +208,7 @@ static void run_gemm(rt_dev *d, const rt_gemm *g, const void *A, const void *B, 
       const double *a = (const double *)A + b * g->stride_a;
       const double *bb = (const double *)B + b * g->stride_b;
       double *y = (double *)D + b * g->stride_c;
-      gemm_f64(g->tb, g->ta, g->n, g->m, g->k, g->alpha, bb, g->ldb, a, g->lda, g->beta, y,
-               g->ldc);
+      gemm_f64(g->tb, g->ta, g->n, g->m, g->k, g->alpha, bb, g->ldb, a, g->lda, g->beta, y, g->ldc);
       epilogue_double(d, g, y, a, bb);
     }
     return;
@@ -252,14 +252,20 @@ static void run_call(rt_dev *d, const Call *c) {
     rt_emu_run(k->name, k->emu, c->args, k->sync, c->g, c->b, k->smem);
     break;
   }
-  case C_GEMM: run_gemm(d, &p->gemms[c->k], c->p0, c->p1, c->p2); break;
-  case C_COPY: memmove(c->p2, c->p0, (size_t)c->n); break;
-  case C_FILL: memset(c->p2, c->byte, (size_t)c->n); break;
+  case C_GEMM:
+    run_gemm(d, &p->gemms[c->k], c->p0, c->p1, c->p2);
+    break;
+  case C_COPY:
+    memmove(c->p2, c->p0, (size_t)c->n);
+    break;
+  case C_FILL:
+    memset(c->p2, c->byte, (size_t)c->n);
+    break;
   }
 }
 
-static void emu_launch(rt_dev *d, int k, const unsigned g[3], const unsigned b[3],
-                       const void *args, size_t n) {
+static void emu_launch(rt_dev *d, int k, const unsigned g[3], const unsigned b[3], const void *args,
+                       size_t n) {
   Call now = {C_LAUNCH, k, {g[0], g[1], g[2]}, {b[0], b[1], b[2]}, (void *)args, n, 0, 0, 0, 0, 0};
   Call *c = record(d);
   if (!c) {
@@ -278,22 +284,28 @@ static void emu_launch(rt_dev *d, int k, const unsigned g[3], const unsigned b[3
 static void emu_gemm(rt_dev *d, int g, const void *A, const void *B, void *D) {
   Call now = {C_GEMM, g, {0}, {0}, NULL, 0, A, B, D, 0, 0};
   Call *c = record(d);
-  if (c) *c = now;
-  else if (!d->failed) run_call(d, &now);
+  if (c)
+    *c = now;
+  else if (!d->failed)
+    run_call(d, &now);
 }
 
 static void emu_copy(rt_dev *d, void *dst, const void *src, int64_t n) {
   Call now = {C_COPY, 0, {0}, {0}, NULL, 0, src, NULL, dst, n, 0};
   Call *c = record(d);
-  if (c) *c = now;
-  else if (!d->failed) run_call(d, &now);
+  if (c)
+    *c = now;
+  else if (!d->failed)
+    run_call(d, &now);
 }
 
 static void emu_fill(rt_dev *d, void *dst, int byte, int64_t n) {
   Call now = {C_FILL, 0, {0}, {0}, NULL, 0, NULL, NULL, dst, n, byte};
   Call *c = record(d);
-  if (c) *c = now;
-  else if (!d->failed) run_call(d, &now);
+  if (c)
+    *c = now;
+  else if (!d->failed)
+    run_call(d, &now);
 }
 
 static int check_range(rt_dev *d, const char *what, int64_t off, int64_t n) {
@@ -346,8 +358,9 @@ static int emu_replay(rt_dev *d, void *graph) {
 
 static int64_t emu_memory(rt_dev *d, char *desc, size_t n) {
   const rt_dev_program *p = d->prog;
-  snprintf(desc, n, "one host block standing in for device memory: arena + workspace %lld B + "
-                    "scratch %lld B",
+  snprintf(desc, n,
+           "one host block standing in for device memory: arena + workspace %lld B + "
+           "scratch %lld B",
            (long long)p->ws_bytes, (long long)p->scratch_bytes);
   return E(d)->mem.bytes + E(d)->mem.guard;
 }
@@ -361,8 +374,7 @@ static int64_t emu_high_water(rt_dev *d, int *guard_ok) {
 }
 
 const rt_dev_ops rt_dev_emu_ops = {
-    "emu",          emu_open,        emu_close,         emu_launch, emu_gemm,
-    emu_copy,       emu_fill,        emu_upload,        emu_download,
-    emu_capture_begin, emu_capture_end, emu_replay,     graph_free,
-    emu_memory,     emu_high_water,
+    "emu",           emu_open,   emu_close,  emu_launch,   emu_gemm,
+    emu_copy,        emu_fill,   emu_upload, emu_download, emu_capture_begin,
+    emu_capture_end, emu_replay, graph_free, emu_memory,   emu_high_water,
 };

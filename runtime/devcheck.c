@@ -29,7 +29,7 @@
 typedef struct Lock {
   rt_run *r;
   sem_t go, done;
-  int pos;                     /* the CPU's last finished schedule position */
+  int pos; /* the CPU's last finished schedule position */
   int finished;
 } Lock;
 
@@ -61,10 +61,14 @@ typedef struct OpStat {
 
 static double value(const void *p, int64_t i, rt_dt t) {
   switch (t) {
-  case RT_DT_F64: return ((const double *)p)[i];
-  case RT_DT_BF16: return rt_bf16_to_f32(((const uint16_t *)p)[i]);
-  case RT_DT_F16: return rt_f16_to_f32(((const uint16_t *)p)[i]);
-  default: return ((const float *)p)[i];
+  case RT_DT_F64:
+    return ((const double *)p)[i];
+  case RT_DT_BF16:
+    return rt_bf16_to_f32(((const uint16_t *)p)[i]);
+  case RT_DT_F16:
+    return rt_f16_to_f32(((const uint16_t *)p)[i]);
+  default:
+    return ((const float *)p)[i];
   }
 }
 
@@ -128,7 +132,8 @@ int rt_cmd_devcheck(const rt_model *m, const rt_opts *o) {
     }
     if (l.pos != site->pos) {
       rt_err("devcheck: device site %d (%s) ends at schedule position %d, which the CPU step "
-             "never reported", s, site->what, site->pos);
+             "never reported",
+             s, site->what, site->pos);
       goto stop;
     }
     double worst = 0;
@@ -154,8 +159,8 @@ int rt_cmd_devcheck(const rt_model *m, const rt_opts *o) {
     }
   }
   printf("devcheck on %s: %d sites of the step (forward %d, backward %d), tolerance %.0e "
-         "relative to each tensor's largest value\n", rt_device_name(&r), checked,
-         p->nfwd, p->nsites - p->nfwd, tol);
+         "relative to each tensor's largest value\n",
+         rt_device_name(&r), checked, p->nfwd, p->nsites - p->nfwd, tol);
   printf("%-22s %6s %11s  %s\n", "op", "sites", "max error", "at");
   for (int i = 0; i < nops; i++)
     printf("%-22s %6d %11.3g  %s%s\n", st[i].op, st[i].n, st[i].worst, st[i].where,

@@ -25,8 +25,8 @@ enum { PH_FWD, PH_FWD_EVAL, PH_BWD, PH_UPDATE, PH_SUMSQ, PH_COUNT };
 
 struct rt_devrun {
   rt_dev *dev;
-  int pushed;                 /* the host arena has gone up */
-  int graphs;                 /* capture phases (FTC_GRAPHS != 0) */
+  int pushed; /* the host arena has gone up */
+  int graphs; /* capture phases (FTC_GRAPHS != 0) */
   void *graph[PH_COUNT];
   int64_t runs[PH_COUNT];
   int reported;
@@ -83,9 +83,7 @@ void rt_device_close(rt_run *r) {
   r->dev = NULL;
 }
 
-static int failed(struct rt_devrun *dr) {
-  return dr->dev->failed ? -1 : 0;
-}
+static int failed(struct rt_devrun *dr) { return dr->dev->failed ? -1 : 0; }
 
 /* The host arena goes up before the first device work. */
 static int push(rt_run *r) {
@@ -110,11 +108,21 @@ static int phase(struct rt_devrun *dr, int ph) {
   int capture = dr->graphs && dr->runs[ph] >= 1;
   if (capture && d->ops->capture_begin(d) != 0) return -1;
   switch (ph) {
-  case PH_FWD: run_sites(d, 0, p->nfwd, 0); break;
-  case PH_FWD_EVAL: run_sites(d, 0, p->nfwd, 1); break;
-  case PH_BWD: run_sites(d, p->nfwd, p->nsites, 0); break;
-  case PH_UPDATE: p->update(d, d->base, 0); break;
-  case PH_SUMSQ: p->sumsq(d, d->base, 0); break;
+  case PH_FWD:
+    run_sites(d, 0, p->nfwd, 0);
+    break;
+  case PH_FWD_EVAL:
+    run_sites(d, 0, p->nfwd, 1);
+    break;
+  case PH_BWD:
+    run_sites(d, p->nfwd, p->nsites, 0);
+    break;
+  case PH_UPDATE:
+    p->update(d, d->base, 0);
+    break;
+  case PH_SUMSQ:
+    p->sumsq(d, d->base, 0);
+    break;
   }
   dr->runs[ph]++;
   if (capture) {
@@ -157,8 +165,8 @@ int rt_step_backward(rt_run *r) {
 
 /* The CPU optimizer's scalars (optim.c), computed the same way in double. */
 static rt_opt_scalars scalars(const rt_train_cfg *c, double lr, double gscale, int64_t t) {
-  rt_opt_scalars s = {lr, gscale, c->weight_decay, c->momentum, c->beta1, c->beta2, c->eps,
-                      0, 0, 0};
+  rt_opt_scalars s = {lr, gscale, c->weight_decay, c->momentum, c->beta1, c->beta2, c->eps, 0,
+                      0,  0};
   if (c->opt == RT_OPT_ADAMW) {
     const double bc1 = 1.0 - pow(c->beta1, (double)t), bc2 = 1.0 - pow(c->beta2, (double)t);
     s.step = lr / bc1;

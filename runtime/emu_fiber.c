@@ -98,8 +98,8 @@ typedef struct Fiber {
 #ifndef EMU_ASM
   ucontext_t uc;
 #endif
-  unsigned char *stack;   /* lowest usable byte */
-  void *fake;             /* ASan's fake stack while switched out */
+  unsigned char *stack; /* lowest usable byte */
+  void *fake;           /* ASan's fake stack while switched out */
   ftc_dim3 tid;
   int state, lane, warp;
 } Fiber;
@@ -108,10 +108,10 @@ typedef struct Fiber {
 typedef struct Emu {
   Fiber *f;
   int cap, n;
-  unsigned char *stacks;  /* cap * (EMU_STACK + page) */
+  unsigned char *stacks; /* cap * (EMU_STACK + page) */
   size_t page;
-  int cur;                /* running fiber, -1 = scheduler (or loop mode) */
-  int fibers;             /* 1 while the block runs as fibers */
+  int cur;    /* running fiber, -1 = scheduler (or loop mode) */
+  int fibers; /* 1 while the block runs as fibers */
   void *sched_sp;
 #ifndef EMU_ASM
   ucontext_t sched_uc;
@@ -122,8 +122,8 @@ typedef struct Emu {
   void (*fn)(const void *);
   const void *args;
   const char *name;
-  uint64_t slot[32][32];  /* per warp, per lane: shuffle and vote values */
-  unsigned char *smem;    /* dynamic shared memory of the block */
+  uint64_t slot[32][32]; /* per warp, per lane: shuffle and vote values */
+  unsigned char *smem;   /* dynamic shared memory of the block */
   size_t smem_cap;
 } Emu;
 
@@ -284,8 +284,10 @@ static Emu *in_fiber(const char *what) {
   Emu *e = emu;
   if (!e || !e->fibers || e->cur < 0) {
     char msg[160];
-    snprintf(msg, sizeof msg, "%s in a kernel the generator marked barrier-free "
-                              "(rt_dev_kernel.sync = 0)", what);
+    snprintf(msg, sizeof msg,
+             "%s in a kernel the generator marked barrier-free "
+             "(rt_dev_kernel.sync = 0)",
+             what);
     die(msg);
   }
   return e;
@@ -311,10 +313,18 @@ uint64_t ftc_emu_shfl(uint64_t v, int kind, int arg, int width) {
   const int seg = l & ~(width - 1);
   int src = l;
   switch (kind) {
-  case FTC_SHFL_IDX: src = seg + (arg & (width - 1)); break;
-  case FTC_SHFL_XOR: src = l ^ arg; break;
-  case FTC_SHFL_UP: src = l - arg >= seg ? l - arg : l; break;
-  case FTC_SHFL_DOWN: src = l + arg < seg + width ? l + arg : l; break;
+  case FTC_SHFL_IDX:
+    src = seg + (arg & (width - 1));
+    break;
+  case FTC_SHFL_XOR:
+    src = l ^ arg;
+    break;
+  case FTC_SHFL_UP:
+    src = l - arg >= seg ? l - arg : l;
+    break;
+  case FTC_SHFL_DOWN:
+    src = l + arg < seg + width ? l + arg : l;
+    break;
   }
   /* a lane outside the block (partial last warp) or outside the segment
    * gives the caller's own value */

@@ -40,14 +40,14 @@ typedef enum {
  * the operands). Pointers come with the call; bias and aux are arena
  * offsets fixed at build time. */
 typedef struct rt_gemm {
-  int ta, tb;                  /* op(A) = A^T, op(B) = B^T */
+  int ta, tb; /* op(A) = A^T, op(B) = B^T */
   int64_t m, n, k, lda, ldb, ldc;
   int64_t batch, stride_a, stride_b, stride_c;
-  rt_dt type_ab, type_cd;      /* operands, result */
+  rt_dt type_ab, type_cd; /* operands, result */
   double alpha, beta;
   rt_epi epi;
   int64_t bias_off, aux_off, aux_ld; /* -1 = none */
-  const char *site;            /* "%12 matmul h.0.attn.c_attn (gpt2.ft:20)" */
+  const char *site;                  /* "%12 matmul h.0.attn.c_attn (gpt2.ft:20)" */
 } rt_gemm;
 
 /* One kernel of the module. `emu` runs one thread of it on the host
@@ -74,8 +74,8 @@ typedef struct rt_dev_image {
 typedef struct rt_dev_tensor {
   int64_t w, g, s0, s1;
   int64_t n;
-  int64_t decay;               /* 1: weight decay applies */
-  int64_t chunk0;              /* first chunk of this tensor in the launch */
+  int64_t decay;  /* 1: weight decay applies */
+  int64_t chunk0; /* first chunk of this tensor in the launch */
 } rt_dev_tensor;
 
 /* Per-step optimizer scalars, computed on the host exactly as the CPU
@@ -89,11 +89,11 @@ typedef struct rt_opt_scalars {
  * schedule order): what it computes and up to three regions it writes,
  * so `devcheck` can run it alone and compare it with the CPU. */
 typedef struct rt_dev_site {
-  int pos;                         /* last schedule position it covers */
-  const char *op;                  /* IR op (of the last node it covers) */
-  const char *what;                /* "%12 gelu [4,32,256] h.0.mlp.act (gpt2.ft:31)" */
-  int64_t out_off[3], out_bytes[3];/* -1 = unused */
-  rt_dt dtype;                     /* of the outputs */
+  int pos;                          /* last schedule position it covers */
+  const char *op;                   /* IR op (of the last node it covers) */
+  const char *what;                 /* "%12 gelu [4,32,256] h.0.mlp.act (gpt2.ft:31)" */
+  int64_t out_off[3], out_bytes[3]; /* -1 = unused */
+  rt_dt dtype;                      /* of the outputs */
 } rt_dev_site;
 
 /* A site's host code: launches and products for one node (or a fused
@@ -103,20 +103,20 @@ typedef void (*rt_dev_site_fn)(rt_dev *d, unsigned char *B, int no_grads);
 
 /* Everything device-side a trainer carries (generated device.c). */
 typedef struct rt_dev_program {
-  const char *source;              /* the kernel module's name, for messages */
+  const char *source; /* the kernel module's name, for messages */
   const rt_dev_image *images;
   int nimages;
   const rt_dev_kernel *kernels;
   int nkernels;
   const rt_gemm *gemms;
   int ngemms;
-  int64_t arena_bytes;             /* the plan's arena, at offset 0 */
-  int64_t bytes;                   /* the whole device allocation */
-  int64_t ws_off, ws_bytes;        /* cuBLASLt workspace */
+  int64_t arena_bytes;                /* the plan's arena, at offset 0 */
+  int64_t bytes;                      /* the whole device allocation */
+  int64_t ws_off, ws_bytes;           /* cuBLASLt workspace */
   int64_t scratch_off, scratch_bytes; /* reduction partials */
-  int64_t tensors_off;             /* rt_dev_tensor[ntensors] */
-  int64_t scalars_off;             /* rt_opt_scalars */
-  int64_t sumsq_off;               /* double: sum of g^2 of the last update */
+  int64_t tensors_off;                /* rt_dev_tensor[ntensors] */
+  int64_t scalars_off;                /* rt_opt_scalars */
+  int64_t sumsq_off;                  /* double: sum of g^2 of the last update */
   const rt_dev_tensor *tensors;
   int ntensors;
   /* the step: sites[0, nfwd) are the forward, [nfwd, nsites) the backward */

@@ -70,7 +70,8 @@ static int write_file(const char *path, const char *text, size_t len) {
   return 0;
 }
 
-static int run_cc(char **argv, const char *dir) {
+/* Starts the C compiler in dir; returns its pid, or -1. */
+static pid_t start_cc(char **argv, const char *dir) {
   pid_t pid = fork();
   if (pid < 0) {
     fprintf(stderr, "ftc: cannot start the C compiler: %s\n", strerror(errno));
@@ -85,6 +86,10 @@ static int run_cc(char **argv, const char *dir) {
     fprintf(stderr, "ftc: cannot run the C compiler '%s': %s\n", argv[0], strerror(errno));
     _exit(127);
   }
+  return pid;
+}
+
+static int wait_cc(pid_t pid, const char *cc) {
   int st = 0;
   while (waitpid(pid, &st, 0) < 0)
     if (errno != EINTR) {
@@ -93,11 +98,81 @@ static int run_cc(char **argv, const char *dir) {
     }
   if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
   if (WIFEXITED(st))
-    fprintf(stderr, "ftc: the C compiler '%s' failed (exit %d)\n", argv[0], WEXITSTATUS(st));
+    fprintf(stderr, "ftc: the C compiler '%s' failed (exit %d)\n", cc, WEXITSTATUS(st));
   else
-    fprintf(stderr, "ftc: the C compiler '%s' was killed (signal %d)\n", argv[0],
+    fprintf(stderr, "ftc: the C compiler '%s' was killed (signal %d)\n", cc,
             WIFSIGNALED(st) ? WTERMSIG(st) : 0);
   return -1;
+}
+
+/* An object's cache key: the compile command, the source, every header it
+ * may include (the generated ones beside it and the runtime's), the
+ * compiler binary's identity and ftc's version. */
+static void object_key(char **argv, int n, const char *dir, const char *inc, const char *src,
+                       char out[80]) {
+  static const char *const headers[] = {"kernel_args.h", "kernels.cu", NULL};
+  static const char *const rt[] = {"ftrt.h", "kernels.h", "ftdev.h", "cuda_emu.h", NULL};
+  Sha256 h;
+  char path[PATH_MAX + 64], hex[65];
+  sha256_init(&h);
+  sha256_add(&h, FTC_VERSION, sizeof FTC_VERSION);
+  for (int i = 0; i < n; i++)
+    if (strncmp(argv[i], "-ffile-prefix-map=", 18)) sha256_add(&h, argv[i], strlen(argv[i]) + 1);
+  /* the compiler itself: its resolved path's size and time */
+  const char *p = getenv("PATH");
+  for (const char *s = p; s && *s && !strchr(argv[0], '/');) {
+    const char *e = strchr(s, ':');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    struct stat st;
+    snprintf(path, sizeof path, "%.*s/%s", (int)len, s, argv[0]);
+    if (stat(path, &st) == 0) {
+      sha256_add(&h, &st.st_size, sizeof st.st_size);
+      sha256_add(&h, &st.st_mtime, sizeof st.st_mtime);
+      break;
+    }
+    s = e ? e + 1 : s + len;
+  }
+  const char *const *lists[2] = {headers, rt};
+  const char *dirs[2] = {dir, inc};
+  for (int l = 0; l < 2; l++)
+    for (const char *const *f = lists[l]; *f; f++) {
+      size_t len = 0;
+      snprintf(path, sizeof path, "%s/%s", dirs[l], *f);
+      char *t = cache_read(path, &len);
+      sha256_add(&h, *f, strlen(*f) + 1);
+      if (t) sha256_add(&h, t, len);
+      free(t);
+    }
+  snprintf(path, sizeof path, "%s/%s", dir, src);
+  size_t len = 0;
+  char *t = cache_read(path, &len);
+  if (t) sha256_add(&h, t, len);
+  free(t);
+  sha256_hex(&h, hex);
+  snprintf(out, 80, "%s.o", hex);
+}
+
+static int from_cache(const char *cache, const char *key, const char *dir, const char *obj) {
+  char path[2 * PATH_MAX];
+  size_t n = 0;
+  snprintf(path, sizeof path, "%s/%s", cache, key);
+  char *t = cache_read(path, &n);
+  if (!t) return -1;
+  snprintf(path, sizeof path, "%s/%s", dir, obj);
+  int rc = cache_write(path, t, n);
+  free(t);
+  return rc;
+}
+
+static void to_cache(const char *cache, const char *key, const char *dir, const char *obj) {
+  char path[2 * PATH_MAX];
+  size_t n = 0;
+  snprintf(path, sizeof path, "%s/%s", dir, obj);
+  char *t = cache_read(path, &n);
+  if (!t) return;
+  snprintf(path, sizeof path, "%s/%s", cache, key);
+  cache_write(path, t, n); /* best effort */
+  free(t);
 }
 
 /* The files a build writes into its temp directory (removed after). */
@@ -224,27 +299,62 @@ int build_trainer(const Drv *d, const char *out, const BuildOpts *bo) {
   }
   snprintf(incflag, sizeof incflag, "-I%s", inc);
   snprintf(mapflag, sizeof mapflag, "-ffile-prefix-map=%s=.", dir);
-  char *argv[MAXARGS];
-  int n = 0;
   const char *cc = getenv("FTC_CC");
-  n = split(cc && *cc ? cc : FTC_CC, argv, n, MAXARGS - 20, store, 1024);
-  /* the flags configure recorded: -O2, and the sanitizers in such builds
-   * (the runtime library was compiled with them) */
-  n = split(FTC_CFLAGS, argv, n, MAXARGS - 20, store + 1024, 1024);
-  argv[n++] = incflag;
-  argv[n++] = mapflag;
-  argv[n++] = "trainer.c";
-  if (device > 0) {
-    argv[n++] = "-DFTC_WITH_DEVICE";
-    argv[n++] = "device.c";
-    argv[n++] = "emu.c";
+  cc = cc && *cc ? cc : FTC_CC;
+  /* each source to an object (cached, in parallel), then one link */
+  const char *units[3] = {"trainer.c", "device.c", "emu.c"};
+  const int nunits = device > 0 ? 3 : 1;
+  char objcache[PATH_MAX], key[3][80];
+  pid_t pid[3] = {-1, -1, -1};
+  int bad = 0;
+  cache_dir("objects", objcache, sizeof objcache);
+  for (int u = 0; u < nunits; u++) {
+    char *argv[MAXARGS], obj[32];
+    int n = 0;
+    n = split(cc, argv, n, MAXARGS - 20, store, 1024);
+    /* the flags configure recorded: -O2, and the sanitizers in such builds
+     * (the runtime library was compiled with them) */
+    n = split(FTC_CFLAGS, argv, n, MAXARGS - 20, store + 1024, 1024);
+    argv[n++] = incflag;
+    argv[n++] = mapflag;
+    if (device > 0) argv[n++] = "-DFTC_WITH_DEVICE";
+    argv[n++] = "-c";
+    argv[n++] = (char *)units[u];
+    snprintf(obj, sizeof obj, "%.*s.o", (int)strlen(units[u]) - 2, units[u]);
+    argv[n++] = "-o";
+    argv[n++] = obj;
+    argv[n] = NULL;
+    if (files.n == 16) goto done;
+    snprintf(files.path[files.n++], sizeof files.path[0], "%s/%s", dir, obj);
+    object_key(argv, n, dir, inc, units[u], key[u]);
+    if (objcache[0] && from_cache(objcache, key[u], dir, obj) == 0) continue;
+    pid[u] = start_cc(argv, dir);
+    if (pid[u] < 0) bad = 1;
   }
-  argv[n++] = "-o";
-  argv[n++] = absout;
-  argv[n++] = lib;
-  n = split(FTC_RT_LIBS, argv, n, MAXARGS - 1, store + 2048, sizeof store - 2048);
-  argv[n] = NULL;
-  if (run_cc(argv, dir) < 0) {
+  for (int u = 0; u < nunits; u++) {
+    if (pid[u] < 0) continue;
+    if (wait_cc(pid[u], cc) != 0) bad = 1;
+    else if (objcache[0]) {
+      char obj[32];
+      snprintf(obj, sizeof obj, "%.*s.o", (int)strlen(units[u]) - 2, units[u]);
+      to_cache(objcache, key[u], dir, obj);
+    }
+  }
+  if (!bad) {
+    char *argv[MAXARGS];
+    int n = 0;
+    n = split(cc, argv, n, MAXARGS - 20, store, 1024);
+    n = split(FTC_CFLAGS, argv, n, MAXARGS - 20, store + 1024, 1024);
+    for (int u = 0; u < nunits; u++) argv[n++] = strrchr(files.path[files.n - nunits + u], '/') + 1;
+    argv[n++] = "-o";
+    argv[n++] = absout;
+    argv[n++] = lib;
+    n = split(FTC_RT_LIBS, argv, n, MAXARGS - 1, store + 2048, sizeof store - 2048);
+    argv[n] = NULL;
+    pid_t lp = start_cc(argv, dir);
+    bad = lp < 0 || wait_cc(lp, cc) != 0;
+  }
+  if (bad) {
     fprintf(stderr, "ftc: the generated source is kept in %s\n", dir);
     keep = 1;
     goto done;

@@ -144,18 +144,9 @@ static int emit_node(const Cg *c, int id) {
             F(in[0]), F(in[1]), LL(numel(c, in[1])), LL(lastd(c, in[0])));
     break;
   case IR_MATMUL: {
-    const IrShape *a = sh(c, in[0]), *b = sh(c, in[1]), *y = sh(c, id);
-    int ta = n->ia[0] != 0, tb = n->ia[1] != 0;
-    int64_t M = y->d[y->rank - 2], N = y->d[y->rank - 1];
-    int64_t K = ta ? a->d[a->rank - 2] : a->d[a->rank - 1];
-    int64_t batch = ir_numel(y) / (M * N);
-    int64_t sa = a->rank > 2 ? M * K : 0, sb = b->rank > 2 ? K * N : 0;
-    if (batch > 1 && sb == 0 && !ta && sa != 0 && !n->ia[2]) {
-      /* a shared 2-D b: the batch is just more rows of one product */
-      M *= batch;
-      batch = 1;
-      sa = 0;
-    }
+    const BackMatmul mm = back_matmul(c->g, id);
+    const int ta = mm.ta, tb = mm.tb;
+    const int64_t M = mm.M, N = mm.N, K = mm.K, batch = mm.batch, sa = mm.sa, sb = mm.sb;
     int accum = n->nin == 3, tri = (int)n->ia[2];
     if (accum) acc_init(c, id, in[2]);
     const char *beta = accum ? "1" : micro(c, id) ? "ctx->micro != 0" : "0";
@@ -385,6 +376,23 @@ static int emit_node(const Cg *c, int id) {
     return -1;
   }
   return 0;
+}
+
+BackMatmul back_matmul(const IrGraph *g, int id) {
+  const IrNode *n = &g->nodes[id];
+  const IrShape *a = &g->nodes[n->in[0]].shape, *b = &g->nodes[n->in[1]].shape, *y = &n->shape;
+  BackMatmul m = {n->ia[0] != 0, n->ia[1] != 0, y->d[y->rank - 2], y->d[y->rank - 1], 0, 0, 0, 0};
+  m.K = m.ta ? a->d[a->rank - 2] : a->d[a->rank - 1];
+  m.batch = ir_numel(y) / (m.M * m.N);
+  m.sa = a->rank > 2 ? m.M * m.K : 0;
+  m.sb = b->rank > 2 ? m.K * m.N : 0;
+  if (m.batch > 1 && m.sb == 0 && !m.ta && m.sa != 0 && !n->ia[2]) {
+    /* a shared 2-D b: the batch is just more rows of one product */
+    m.M *= m.batch;
+    m.batch = 1;
+    m.sa = 0;
+  }
+  return m;
 }
 
 /* Ops that emit no kernel call (no profiler site around them). */

@@ -34,8 +34,7 @@ static const char *base_name(const char *path) {
 }
 
 static int no_code(IrOp op) {
-  return op == IR_RESHAPE || op == IR_INPUT || op == IR_PARAM || op == IR_SCRATCH ||
-         op == IR_AFTER;
+  return op == IR_RESHAPE || op == IR_INPUT || op == IR_PARAM || op == IR_SCRATCH || op == IR_AFTER;
 }
 
 static void describe(Cu *c, int id) {
@@ -45,29 +44,57 @@ static void describe(Cu *c, int id) {
                      back_shape_str(&n->shape, sb, sizeof sb), n->name ? " " : "",
                      n->name ? n->name : "");
   if (n->span.file && len > 0 && (size_t)len < sizeof c->what)
-    snprintf(c->what + len, sizeof c->what - (size_t)len, " (%s:%d)",
-             base_name(n->span.file->path), n->span.line);
+    snprintf(c->what + len, sizeof c->what - (size_t)len, " (%s:%d)", base_name(n->span.file->path),
+             n->span.line);
 }
 
 /* The emitter for an op, or NULL when none exists yet. */
 typedef int (*Emit)(Cu *c, int id);
 static Emit emitter(IrOp op) {
   switch (op) {
-  case IR_FILL: case IR_ADD: case IR_SUB: case IR_MUL: case IR_DIV: case IR_SCALE:
-  case IR_GELU: case IR_SILU: case IR_GELU_BWD: case IR_SILU_BWD: case IR_CAUSAL_MASK:
-  case IR_ROPE: case IR_EMBEDDING:
+  case IR_FILL:
+  case IR_ADD:
+  case IR_SUB:
+  case IR_MUL:
+  case IR_DIV:
+  case IR_SCALE:
+  case IR_GELU:
+  case IR_SILU:
+  case IR_GELU_BWD:
+  case IR_SILU_BWD:
+  case IR_CAUSAL_MASK:
+  case IR_ROPE:
+  case IR_EMBEDDING:
     return cu_emit_elem;
-  case IR_LAYER_NORM: case IR_RMS_NORM: case IR_LAYER_NORM_BWD_X: case IR_RMS_NORM_BWD_X:
-  case IR_LAYER_NORM_BWD_W: case IR_RMS_NORM_BWD_W: case IR_SOFTMAX: case IR_SOFTMAX_BWD:
+  case IR_LAYER_NORM:
+  case IR_RMS_NORM:
+  case IR_LAYER_NORM_BWD_X:
+  case IR_RMS_NORM_BWD_X:
+  case IR_LAYER_NORM_BWD_W:
+  case IR_RMS_NORM_BWD_W:
+  case IR_SOFTMAX:
+  case IR_SOFTMAX_BWD:
     return cu_emit_norm;
-  case IR_CROSS_ENTROPY: case IR_CROSS_ENTROPY_BWD: case IR_LM_HEAD_CE:
+  case IR_CROSS_ENTROPY:
+  case IR_CROSS_ENTROPY_BWD:
+  case IR_LM_HEAD_CE:
     return cu_emit_loss;
-  case IR_PERMUTE: case IR_SLICE: case IR_SLICE_BWD: case IR_CONCAT: case IR_SUM: case IR_MEAN:
-  case IR_SUM_TO: case IR_BROADCAST: case IR_EXPAND: case IR_EXPAND_BWD: case IR_EMBEDDING_BWD:
+  case IR_PERMUTE:
+  case IR_SLICE:
+  case IR_SLICE_BWD:
+  case IR_CONCAT:
+  case IR_SUM:
+  case IR_MEAN:
+  case IR_SUM_TO:
+  case IR_BROADCAST:
+  case IR_EXPAND:
+  case IR_EXPAND_BWD:
+  case IR_EMBEDDING_BWD:
     return cu_emit_layout;
   case IR_MATMUL:
     return cu_emit_matmul;
-  case IR_FLASH_ATTENTION: case IR_FLASH_ATTENTION_BWD:
+  case IR_FLASH_ATTENTION:
+  case IR_FLASH_ATTENTION_BWD:
     return cu_emit_attention;
   default:
     return NULL;
@@ -79,6 +106,8 @@ static Emit emitter(IrOp op) {
 static void outputs(const Cu *c, int id, int64_t off[3], int64_t bytes[3]) {
   const IrNode *n = &c->g->nodes[id];
   int ids[3] = {id, -1, -1};
+  if (n->op == IR_MATMUL && c->bias_of[id] >= 0 && c->add_of[id] < 0)
+    ids[1] = c->bias_of[id]; /* the fused bias gradient */
   if (n->op == IR_LM_HEAD_CE) {
     ids[1] = n->in[4];
     if (!n->ia[1]) ids[2] = n->in[5];
@@ -161,6 +190,9 @@ static void cu_free(Cu *c) {
   for (int i = 0; i < c->ngm; i++) free(c->gm[i].site);
   free(c->k);
   free(c->gm);
+  free(c->skip);
+  free(c->bias_of);
+  free(c->add_of);
 }
 
 static char *text_of(FILE *f, char **buf) {
@@ -187,12 +219,25 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
   c.scratch_off = ALIGN(p->arena_bytes);
   c.k = calloc(CU_MAXKERN, sizeof *c.k);
   c.gm = calloc(CU_MAXGEMM, sizeof *c.gm);
+  c.skip = calloc((size_t)g->n + 1, sizeof *c.skip);
+  c.bias_of = malloc(((size_t)g->n + 1) * sizeof *c.bias_of);
+  c.add_of = malloc(((size_t)g->n + 1) * sizeof *c.add_of);
+  int *mm_of = malloc(((size_t)g->n + 1) * sizeof *mm_of); /* ADD -> its fused product */
+  if (!c.skip || !c.bias_of || !c.add_of || !mm_of) {
+    free(mm_of);
+    mm_of = NULL;
+    c.err = 1;
+  }
+  for (int i = 0; mm_of && i < g->n; i++) c.bias_of[i] = c.add_of[i] = mm_of[i] = -1;
+  if (mm_of && cu_plan_epilogues(&c) != 0) c.err = 1;
+  for (int i = 0; mm_of && i < g->n; i++)
+    if (c.add_of[i] >= 0) mm_of[c.add_of[i]] = i;
   char *hbuf = NULL, *sbuf = NULL;
   size_t hlen = 0, slen = 0;
   c.host = open_memstream(&hbuf, &hlen);
   FILE *sites = open_memstream(&sbuf, &slen);
   int rc = -1, nsites = 0, nfwd = 0;
-  if (!c.k || !c.gm || !c.host || !sites) goto done;
+  if (!c.k || !c.gm || !c.host || !sites || c.err) goto done;
   fprintf(sites, "/* the step's call sites in schedule order: last position, op, node,\n"
                  " * regions written (devcheck compares them), dtype */\n"
                  "static const rt_dev_site sites[] = {\n");
@@ -205,8 +250,13 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
   for (int k = 0; k < p->norder; k++) {
     const int id = p->order[k];
     const IrNode *n = &g->nodes[id];
-    if (no_code(n->op)) continue;
+    if (no_code(n->op) || c.skip[id]) continue; /* a fused node: another site does it */
     Emit e = emitter(n->op);
+    int eid = id;
+    if (mm_of[id] >= 0) { /* an add absorbing its product: the product with bias */
+      e = cu_emit_matmul;
+      eid = mm_of[id];
+    }
     describe(&c, id);
     if (!e) {
       snprintf(out->why, sizeof out->why, "no CUDA kernel for op %s yet (%s)", ir_ops[n->op].name,
@@ -216,10 +266,11 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
       free(fbuf);
       goto done;
     }
-    fprintf(c.host, "/* %s */\nstatic void site_%d(rt_dev *d, unsigned char *B, int no_grads) {\n"
-                    "  (void)d; (void)B; (void)no_grads;\n",
+    fprintf(c.host,
+            "/* %s */\nstatic void site_%d(rt_dev *d, unsigned char *B, int no_grads) {\n"
+            "  (void)d; (void)B; (void)no_grads;\n",
             c.what, k);
-    if (e(&c, id) != 0 || c.err) {
+    if (e(&c, eid) != 0 || c.err) {
       fclose(fns);
       free(fbuf);
       snprintf(out->why, sizeof out->why, "CUDA code generation failed at %s", c.what);
@@ -269,11 +320,12 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
   FILE *m = open_memstream(&mbuf, &mlen), *a = open_memstream(&abuf, &alen),
        *em = open_memstream(&ebuf, &elen);
   if (!m || !a || !em) goto done;
-  fprintf(m, "/* CUDA kernels generated by ftc %s from %s -- do not edit.\n"
-             " * %d kernels for %d call sites of the step (and the optimizer). NVRTC compiles\n"
-             " * this text for the GPU; --device emu compiles it for the host after\n"
-             " * runtime/cuda_emu.h. Each kernel names the first node that uses it and the\n"
-             " * .ft line that node came from. */\n\n%s",
+  fprintf(m,
+          "/* CUDA kernels generated by ftc %s from %s -- do not edit.\n"
+          " * %d kernels for %d call sites of the step (and the optimizer). NVRTC compiles\n"
+          " * this text for the GPU; --device emu compiles it for the host after\n"
+          " * runtime/cuda_emu.h. Each kernel names the first node that uses it and the\n"
+          " * .ft line that node came from. */\n\n%s",
           FTC_VERSION, base_name(r->path), c.nk, nsites, cu_prelude);
   fprintf(a, "/* Launch arguments of the kernels in kernels.cu, generated by ftc -- do not\n"
              " * edit. One struct per kernel: its parameters in order, eight bytes each,\n"
@@ -300,8 +352,9 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
     for (int j = 0; j < np; j++) fprintf(a, "  %s %s;\n", pr[j].type, pr[j].name);
     if (np == 0) fprintf(a, "  i64 unused;\n");
     fprintf(a, "};\n");
-    fprintf(em, "void ftc_emu_%s(const void *p);\nvoid ftc_emu_%s(const void *p) {\n"
-                "  const struct ka_%s *a = (const struct ka_%s *)p;\n  %s(",
+    fprintf(em,
+            "void ftc_emu_%s(const void *p);\nvoid ftc_emu_%s(const void *p) {\n"
+            "  const struct ka_%s *a = (const struct ka_%s *)p;\n  %s(",
             k->name, k->name, k->name, k->name, k->name);
     for (int j = 0; j < np; j++) fprintf(em, "%sa->%s", j ? ", " : "", pr[j].name);
     fprintf(em, ");\n  (void)a;\n}\n");
@@ -374,6 +427,7 @@ done:
   if (c.host) fclose(c.host), free(hbuf);
   if (sites) fclose(sites), free(sbuf);
   cu_free(&c);
+  free(mm_of);
   if (rc < 0) {
     cu_out_free(out);
     if (!out->why[0]) snprintf(out->why, sizeof out->why, "CUDA code generation failed");

@@ -20,27 +20,27 @@
 #include <stdio.h>
 #include "../ir.h"
 
-#define CU_BLOCK 256        /* threads of a block unless a kernel says */
+#define CU_BLOCK 256 /* threads of a block unless a kernel says */
 #define CU_MAXKERN 4096
 #define CU_MAXGEMM 4096
 
 typedef struct CuKernel {
-  char *name;               /* C identifier, unique in the module */
-  char *params;             /* "float *y, const float *x, i64 n" */
-  char *text;               /* the whole definition, comment included */
-  int sync;                 /* barriers / warp collectives: fibers in emu */
-  unsigned smem;            /* dynamic shared memory bytes */
-  int uses;                 /* launch sites that use it */
-  char *first;              /* the first site's description */
+  char *name;    /* C identifier, unique in the module */
+  char *params;  /* "float *y, const float *x, i64 n" */
+  char *text;    /* the whole definition, comment included */
+  int sync;      /* barriers / warp collectives: fibers in emu */
+  unsigned smem; /* dynamic shared memory bytes */
+  int uses;      /* launch sites that use it */
+  char *first;   /* the first site's description */
 } CuKernel;
 
 /* One cuBLASLt product site (ftdev.h's rt_gemm, as the generator sees it) */
 typedef struct CuGemm {
   int ta, tb;
   int64_t m, n, k, lda, ldb, ldc, batch, sa, sb, sc;
-  int type_ab, type_cd;     /* rt_dt values */
+  int type_ab, type_cd; /* rt_dt values */
   double alpha, beta;
-  int epi;                  /* rt_epi */
+  int epi; /* rt_epi */
   int64_t bias_off, aux_off, aux_ld;
   char *site;
 } CuGemm;
@@ -49,17 +49,23 @@ typedef struct Cu {
   const IrGraph *g;
   const Recipe *r;
   const Plan *p;
-  FILE *host;               /* site functions (device.c) */
+  FILE *host; /* site functions (device.c) */
   CuKernel *k;
   int nk;
   CuGemm *gm;
   int ngm;
-  int64_t scratch;          /* reduction scratch the step needs, bytes */
-  int64_t scratch_off;      /* where it starts (after the arena) */
-  const char *T;            /* float element type: "float" or "double" */
+  int64_t scratch;     /* reduction scratch the step needs, bytes */
+  int64_t scratch_off; /* where it starts (after the arena) */
+  const char *T;       /* float element type: "float" or "double" */
   int f64;
-  char what[512];           /* the current site: "%12 gelu [..] name (f.ft:3)" */
+  char what[512]; /* the current site: "%12 gelu [..] name (f.ft:3)" */
   int err;
+  /* cuBLASLt epilogues (cg_cuda_gemm.c: cu_plan_epilogues): per node */
+  int *skip;    /* its work is done by another node's site */
+  int *bias_of; /* MATMUL: the bias node it adds (RT_EPI_BIAS, writing
+                   into add_of's output) or the bias-gradient node it
+                   writes (RT_EPI_BGRADA); -1 */
+  int *add_of;  /* MATMUL fused with a bias: the ADD node */
 } Cu;
 
 /* ---- text helpers (cg_cuda_kern.c) ---------------------------------------- */
@@ -79,6 +85,10 @@ char *cu_tmpl(Cu *c, const char *tmpl, const char *name, const char *const *argv
  * braces included); `doc` one comment line. */
 int cu_kernel(Cu *c, const char *name, const char *doc, const char *params, const char *body,
               int sync, unsigned smem);
+/* cu_kernel for a template: expands `params` and `body` (cu_tmpl with
+ * argv) and registers the kernel. */
+int cu_kernel_tmpl(Cu *c, const char *name, const char *doc, const char *params, const char *body,
+                   const char *const *argv, int argc, int sync, unsigned smem);
 /* Host code: launch kernel k over a grid of blocks with `args` (the
  * struct initializer, in parameter order). */
 void cu_launch(Cu *c, int k, int64_t gx, int64_t gy, int64_t gz, int bx, const char *args);
@@ -100,17 +110,20 @@ void cu_mm_call(Cu *c, int g, const char *y, const char *a, const char *b);
 int64_t cu_numel(const Cu *c, int id);
 int64_t cu_lastd(const Cu *c, int id);
 int64_t cu_off(const Cu *c, int id);
-int64_t cu_esz(const Cu *c);              /* element bytes of float tensors */
+int64_t cu_esz(const Cu *c); /* element bytes of float tensors */
 /* asks for `bytes` of reduction scratch for the current site; returns its
  * arena offset (the scratch is shared: sites run one after the other) */
 int64_t cu_scratch(Cu *c, int64_t bytes);
 
-int cu_emit_elem(Cu *c, int id);          /* cg_cuda_elem.c */
-int cu_emit_norm(Cu *c, int id);          /* cg_cuda_norm.c */
-int cu_emit_loss(Cu *c, int id);          /* cg_cuda_loss.c */
-int cu_emit_layout(Cu *c, int id);        /* cg_cuda_layout.c */
-int cu_emit_matmul(Cu *c, int id);        /* cg_cuda_gemm.c */
-int cu_emit_attention(Cu *c, int id);     /* cg_cuda_attn.c */
+int cu_emit_elem(Cu *c, int id);   /* cg_cuda_elem.c */
+int cu_emit_norm(Cu *c, int id);   /* cg_cuda_norm.c */
+int cu_emit_loss(Cu *c, int id);   /* cg_cuda_loss.c */
+int cu_emit_layout(Cu *c, int id); /* cg_cuda_layout.c */
+int cu_emit_matmul(Cu *c, int id); /* cg_cuda_gemm.c */
+/* Finds products whose bias add or bias gradient cuBLASLt can fuse
+ * (fills skip, bias_of, add_of); 0 or -1. */
+int cu_plan_epilogues(Cu *c);
+int cu_emit_attention(Cu *c, int id); /* cg_cuda_attn.c */
 /* the optimizer's update and sum-of-squares sites (cg_cuda_optim.c):
  * writes the tensor table and the two site functions; returns the number
  * of blocks of partial sums it needs, or -1 */

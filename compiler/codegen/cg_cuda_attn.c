@@ -55,33 +55,38 @@ static char *fill(Cu *c, const char *t, const char *name, const Att *a) {
   return cu_tmpl(c, t, name, argv, 10);
 }
 
+/* Shared by the forward and dQ kernels (string pieces of their text): a
+ * warp's query row, the keys the block's last row sees, and one tile of 32
+ * keys of K and V into shared memory (zero past Tk). */
+#define ROW_HEAD                                                                                   \
+  "  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;\n"                                   \
+  "  const i64 h = blockIdx.y, b = blockIdx.z, g = h / $9;\n"                                      \
+  "  const i64 i0 = (i64)blockIdx.x * NW, i = i0 + w;\n"                                           \
+  "  const int live = i < $3;\n"                                                                   \
+  "  const $T *kb = k + b * $4 * $2 * $0 + g * $0, *vb = v + b * $4 * $2 * $0 + g * $0;\n"
+#define KEY_END "  const i64 kend = $5 ? FTC_MIN((i64)$4, FTC_MIN(i0 + NW, (i64)$3) + $8) : $4;\n"
+#define KV_TILE                                                                                    \
+  "    __syncthreads();\n"                                                                         \
+  "    for (int e = threadIdx.x; e < 32 * $0; e += blockDim.x) {\n"                                \
+  "      const int r = e / $0, d = e % $0;\n"                                                      \
+  "      const int in = j0 + r < $4;\n"                                                            \
+  "      Ks[r * $7 + d] = in ? kb[(j0 + r) * $2 * $0 + d] : ($T)0;\n"                              \
+  "      Vs[r * $7 + d] = in ? vb[(j0 + r) * $2 * $0 + d] : ($T)0;\n"                              \
+  "    }\n"                                                                                        \
+  "    __syncthreads();\n"
+
 static const char fwd_text[] =
     "{\n"
     "  /* block: NW query rows (a warp each) of head h of batch b */\n"
     "  FTC_DYN_SMEM($T, sm);\n"
-    "  $T *Ks = sm, *Vs = Ks + 32 * $7, *Qs = Vs + 32 * $7, *Ps = Qs + NW * $0;\n"
-    "  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;\n"
-    "  const i64 h = blockIdx.y, b = blockIdx.z, g = h / $9;\n"
-    "  const i64 i0 = (i64)blockIdx.x * NW, i = i0 + w;\n"
-    "  const int live = i < $3;\n"
-    "  const $T *kb = k + b * $4 * $2 * $0 + g * $0, *vb = v + b * $4 * $2 * $0 + g * $0;\n"
+    "  $T *Ks = sm, *Vs = Ks + 32 * $7, *Qs = Vs + 32 * $7, *Ps = Qs + NW * $0;\n" ROW_HEAD
     "  if (live)\n"
-    "    for (int d = lane; d < $0; d += 32) Qs[w * $0 + d] = q[((b * $3 + i) * $1 + h) * $0 + d];\n"
+    "    for (int d = lane; d < $0; d += 32) Qs[w * $0 + d] = q[((b * $3 + i) * $1 + h) * $0 + "
+    "d];\n"
     "  $T o[$6];\n"
     "  for (int t = 0; t < $6; t++) o[t] = 0;\n"
     "  $T m = $NINF;\n"
-    "  double l = 0;\n"
-    "  /* keys the block's last row sees */\n"
-    "  const i64 kend = $5 ? FTC_MIN((i64)$4, FTC_MIN(i0 + NW, (i64)$3) + $8) : $4;\n"
-    "  for (i64 j0 = 0; j0 < kend; j0 += 32) {\n"
-    "    __syncthreads();\n"
-    "    for (int e = threadIdx.x; e < 32 * $0; e += blockDim.x) {\n"
-    "      const int r = e / $0, d = e % $0;\n"
-    "      const int in = j0 + r < $4;\n"
-    "      Ks[r * $7 + d] = in ? kb[(j0 + r) * $2 * $0 + d] : ($T)0;\n"
-    "      Vs[r * $7 + d] = in ? vb[(j0 + r) * $2 * $0 + d] : ($T)0;\n"
-    "    }\n"
-    "    __syncthreads();\n"
+    "  double l = 0;\n" KEY_END "  for (i64 j0 = 0; j0 < kend; j0 += 32) {\n" KV_TILE
     "    if (!live) continue;\n"
     "    const i64 j = j0 + lane;\n"
     "    const int vis = j < $4 && (!$5 || j <= i + $8);\n"
@@ -120,7 +125,8 @@ static const char dot_text[] =
     "  const i64 row = (i64)blockIdx.x * NW + w; /* (b * Tq + i) * H + h */\n"
     "  if (row >= (i64)$0 * 0 + nrows) return;\n"
     "  double s = 0;\n"
-    "  for (int d = lane; d < $0; d += 32) s += (double)dout[row * $0 + d] * (double)out[row * $0 + d];\n"
+    "  for (int d = lane; d < $0; d += 32) s += (double)dout[row * $0 + d] * (double)out[row * $0 "
+    "+ d];\n"
     "  s = ftc_warp_sum(s);\n"
     "  const i64 h = row % $1, bi = row / $1, b = bi / $3, i = bi % $3;\n"
     "  if (lane == 0) dv[(b * $1 + h) * $3 + i] = ($T)s;\n"
@@ -129,13 +135,8 @@ static const char dot_text[] =
 static const char dq_text[] =
     "{\n"
     "  FTC_DYN_SMEM($T, sm);\n"
-    "  $T *Ks = sm, *Vs = Ks + 32 * $7, *Qs = Vs + 32 * $7, *Os = Qs + NW * $0, *Ps = Os + NW * $0;\n"
-    "  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;\n"
-    "  const i64 h = blockIdx.y, b = blockIdx.z, g = h / $9;\n"
-    "  const i64 i0 = (i64)blockIdx.x * NW, i = i0 + w;\n"
-    "  const int live = i < $3;\n"
-    "  const $T *kb = k + b * $4 * $2 * $0 + g * $0, *vb = v + b * $4 * $2 * $0 + g * $0;\n"
-    "  $T li = 0, di = 0;\n"
+    "  $T *Ks = sm, *Vs = Ks + 32 * $7, *Qs = Vs + 32 * $7, *Os = Qs + NW * $0, *Ps = Os + NW * "
+    "$0;\n" ROW_HEAD "  $T li = 0, di = 0;\n"
     "  if (live) {\n"
     "    for (int d = lane; d < $0; d += 32) {\n"
     "      Qs[w * $0 + d] = q[((b * $3 + i) * $1 + h) * $0 + d];\n"
@@ -145,18 +146,8 @@ static const char dq_text[] =
     "    di = dvec[(b * $1 + h) * $3 + i];\n"
     "  }\n"
     "  $T dq[$6];\n"
-    "  for (int t = 0; t < $6; t++) dq[t] = 0;\n"
-    "  const i64 kend = $5 ? FTC_MIN((i64)$4, FTC_MIN(i0 + NW, (i64)$3) + $8) : $4;\n"
-    "  for (i64 j0 = 0; j0 < kend; j0 += 32) {\n"
-    "    __syncthreads();\n"
-    "    for (int e = threadIdx.x; e < 32 * $0; e += blockDim.x) {\n"
-    "      const int r = e / $0, d = e % $0;\n"
-    "      const int in = j0 + r < $4;\n"
-    "      Ks[r * $7 + d] = in ? kb[(j0 + r) * $2 * $0 + d] : ($T)0;\n"
-    "      Vs[r * $7 + d] = in ? vb[(j0 + r) * $2 * $0 + d] : ($T)0;\n"
-    "    }\n"
-    "    __syncthreads();\n"
-    "    if (!live) continue;\n"
+    "  for (int t = 0; t < $6; t++) dq[t] = 0;\n" KEY_END
+    "  for (i64 j0 = 0; j0 < kend; j0 += 32) {\n" KV_TILE "    if (!live) continue;\n"
     "    const i64 j = j0 + lane;\n"
     "    const int vis = j < $4 && (!$5 || j <= i + $8);\n"
     "    $T s = 0, dp = 0;\n"
@@ -252,21 +243,22 @@ static const char dkv_text[] =
 static int att_kernel(Cu *c, const char *kind, const char *doc, const char *params,
                       const char *text, const Att *a, unsigned smem) {
   char name[160];
-  snprintf(name, sizeof name, "flash_%s_d%lld_h%lld_kv%lld_q%lld_k%lld%s_%s", kind, S(a->D), S(a->H),
-           S(a->Hkv), S(a->Tq), S(a->Tk), a->causal ? "_causal" : "", c->f64 ? "f64" : "f32");
+  snprintf(name, sizeof name, "flash_%s_d%lld_h%lld_kv%lld_q%lld_k%lld%s_%s", kind, S(a->D),
+           S(a->H), S(a->Hkv), S(a->Tq), S(a->Tk), a->causal ? "_causal" : "",
+           c->f64 ? "f64" : "f32");
   char *t1 = cu_str(c, "%s", text);
   /* the warp reductions and the block shape are not math names: replace
    * them before the template pass */
   char *p;
   while (t1 && (p = strstr(t1, "$WMAX")) != NULL) {
-    char *n2 = cu_str(c, "%.*s%s%s", (int)(p - t1), t1, c->f64 ? "ftc_warp_max" : "ftc_warp_maxf",
-                      p + 5);
+    char *n2 =
+        cu_str(c, "%.*s%s%s", (int)(p - t1), t1, c->f64 ? "ftc_warp_max" : "ftc_warp_maxf", p + 5);
     free(t1);
     t1 = n2;
   }
   while (t1 && (p = strstr(t1, "$WSUM")) != NULL) {
-    char *n2 = cu_str(c, "%.*s%s%s", (int)(p - t1), t1, c->f64 ? "ftc_warp_sum" : "ftc_warp_sumf",
-                      p + 5);
+    char *n2 =
+        cu_str(c, "%.*s%s%s", (int)(p - t1), t1, c->f64 ? "ftc_warp_sum" : "ftc_warp_sumf", p + 5);
     free(t1);
     t1 = n2;
   }
@@ -292,8 +284,9 @@ int cu_emit_attention(Cu *c, int id) {
   const int64_t es = cu_esz(c), DP = a.D + 1;
   char args[320], d1[64];
   if (a.D > 128 || a.H % a.Hkv != 0) {
-    fprintf(stderr, "ftc: the CUDA flash_attention kernels take head dims up to 128 and kv heads "
-                    "dividing the query heads (%s has %lld, %lld / %lld)\n",
+    fprintf(stderr,
+            "ftc: the CUDA flash_attention kernels take head dims up to 128 and kv heads "
+            "dividing the query heads (%s has %lld, %lld / %lld)\n",
             c->what, S(a.D), S(a.H), S(a.Hkv));
     return -1;
   }
@@ -306,18 +299,19 @@ int cu_emit_attention(Cu *c, int id) {
                        "$T *__restrict__ out, $T *__restrict__ lse, const $T *__restrict__ q, "
                        "const $T *__restrict__ k, const $T *__restrict__ v, double scale",
                        fwd_text, &a, smem);
-    snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), D(%lld), %s",
-             S(cu_off(c, id)), S(cu_off(c, in[3])), S(cu_off(c, in[0])), S(cu_off(c, in[1])),
-             S(cu_off(c, in[2])), d1);
+    snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), D(%lld), %s", S(cu_off(c, id)),
+             S(cu_off(c, in[3])), S(cu_off(c, in[0])), S(cu_off(c, in[1])), S(cu_off(c, in[2])),
+             d1);
     cu_launch(c, k, (a.Tq + NW - 1) / NW, a.H, a.B, 32 * NW, args);
     return k < 0 ? -1 : 0;
   }
   /* backward: D = rowsum(dO * O) to scratch, then dQ by rows, dK dV by keys */
   const int64_t nrows = a.B * a.Tq * a.H, dvec = cu_scratch(c, nrows * es);
-  int k = att_kernel(c, "bwd_dot", "D[b,h,i] = sum over d of dO * O",
-                     "$T *__restrict__ dv, const $T *__restrict__ dout, const $T *__restrict__ out, "
-                     "i64 nrows",
-                     dot_text, &a, 0);
+  int k =
+      att_kernel(c, "bwd_dot", "D[b,h,i] = sum over d of dO * O",
+                 "$T *__restrict__ dv, const $T *__restrict__ dout, const $T *__restrict__ out, "
+                 "i64 nrows",
+                 dot_text, &a, 0);
   snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), %lld", S(dvec), S(cu_off(c, in[0])),
            S(cu_off(c, in[4])), S(nrows));
   cu_launch(c, k, (nrows + NW - 1) / NW, 1, 1, 32 * NW, args);
@@ -333,7 +327,8 @@ int cu_emit_attention(Cu *c, int id) {
            S(cu_off(c, in[3])), S(cu_off(c, in[5])), S(dvec), d1);
   cu_launch(c, k, (a.Tq + NW - 1) / NW, a.H, a.B, 32 * NW, args);
   smem = (unsigned)((2 * 32 * DP + 2 * NW * a.D + 64 + 2 * NW * 32) * es);
-  k = att_kernel(c, "bwd_dkv", "dK = scale dS^T Q, dV = P^T dO by key rows, all query heads of the group",
+  k = att_kernel(c, "bwd_dkv",
+                 "dK = scale dS^T Q, dV = P^T dO by key rows, all query heads of the group",
                  "$T *__restrict__ dko, $T *__restrict__ dvo, const $T *__restrict__ dout, "
                  "const $T *__restrict__ q, const $T *__restrict__ k, const $T *__restrict__ v, "
                  "const $T *__restrict__ lse, const $T *__restrict__ dvec, double scale",

@@ -63,10 +63,10 @@ int cu_emit_elem(Cu *c, int id) {
       return 0;
     }
     snprintf(name, sizeof name, "scale_%s", ty);
-    snprintf(args, sizeof args, "D(%lld), D(%lld), %lld, %s", S(cu_off(c, id)),
-             S(cu_off(c, in[0])), S(N), cu_dbl(n->fa[0], d1, sizeof d1));
+    snprintf(args, sizeof args, "D(%lld), D(%lld), %lld, %s", S(cu_off(c, id)), S(cu_off(c, in[0])),
+             S(N), cu_dbl(n->fa[0], d1, sizeof d1));
     return cu_map(c, name, "y = x * s", "$T *y, const $T *x, i64 n, double s",
-               "    y[i] = x[i] * ($T)s;", N, args);
+                  "    y[i] = x[i] * ($T)s;", N, args);
   case IR_GELU:
   case IR_SILU:
   case IR_GELU_BWD:
@@ -88,19 +88,20 @@ int cu_emit_elem(Cu *c, int id) {
             : "    const $T v = x[i];\n"
               "    const $T s = ($T)1 / (($T)1 + $EXP(-v));\n"
               "    y[i] = dy[i] * (s * (($T)1 + v * (($T)1 - s)));";
-    const char *doc = n->op == IR_GELU ? "gelu, tanh form: x * sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3)"
+    const char *doc = n->op == IR_GELU
+                          ? "gelu, tanh form: x * sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3)"
                       : n->op == IR_SILU ? "silu: x * sigmoid(x)"
-                      : gelu ? "d gelu: dy * (s + 2 x s (1 - s) du/dx), s = sigmoid(2u)"
-                             : "d silu: dy * s (1 + x (1 - s)), s = sigmoid(x)";
+                      : gelu             ? "d gelu: dy * (s + 2 x s (1 - s) du/dx), s = sigmoid(2u)"
+                                         : "d silu: dy * s (1 + x (1 - s)), s = sigmoid(x)";
     if (bwd)
       snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), %lld", S(cu_off(c, id)),
                S(cu_off(c, in[0])), S(cu_off(c, in[1])), S(N));
     else
-      snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(cu_off(c, id)),
-               S(cu_off(c, in[0])), S(N));
+      snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(cu_off(c, id)), S(cu_off(c, in[0])),
+               S(N));
     return cu_map(c, name, doc,
-               bwd ? "$T *y, const $T *dy, const $T *x, i64 n" : "$T *y, const $T *x, i64 n", e,
-               N, args);
+                  bwd ? "$T *y, const $T *dy, const $T *x, i64 n" : "$T *y, const $T *x, i64 n", e,
+                  N, args);
   }
   case IR_CAUSAL_MASK: {
     const IrShape *y = &n->shape;
@@ -111,10 +112,10 @@ int cu_emit_elem(Cu *c, int id) {
                   "    const i64 keep = FTC_MIN(FTC_MAX(%lld + r %% %lld + 1, 0), %lld);\n"
                   "    y[i] = j < keep ? x[i] : ($T)fill;",
                   S(Tk), S(Tk), S(Tk - Tq), S(Tq), S(Tk));
-    snprintf(args, sizeof args, "D(%lld), D(%lld), %lld, %s", S(cu_off(c, id)),
-             S(cu_off(c, in[0])), S(N), cu_dbl(n->fa[0], d1, sizeof d1));
+    snprintf(args, sizeof args, "D(%lld), D(%lld), %lld, %s", S(cu_off(c, id)), S(cu_off(c, in[0])),
+             S(N), cu_dbl(n->fa[0], d1, sizeof d1));
     rc = cu_map(c, name, "keys after the query (key j > i + Tk - Tq) get `fill`",
-             "$T *y, const $T *x, i64 n, double fill", expr, N, args);
+                "$T *y, const $T *x, i64 n, double fill", expr, N, args);
     break;
   }
   case IR_ROPE: {
@@ -122,23 +123,24 @@ int cu_emit_elem(Cu *c, int id) {
     const int64_t B = y->d[0], T = y->d[1], H = y->d[2], Dh = y->d[3], half = Dh / 2;
     const int64_t work = B * T * H * (half + (Dh & 1));
     snprintf(name, sizeof name, "rope_t%lld_h%lld_d%lld_%s", S(T), S(H), S(Dh), ty);
-    expr = cu_str(c,
-                  "    /* (b t, h, pair p): angle in double as the CPU computes it */\n"
-                  "    const i64 p = i %% %lld, bth = i / %lld, t = (bth / %lld) %% %lld;\n"
-                  "    const $T *xr = x + bth * %lld;\n"
-                  "    $T *yr = y + bth * %lld;\n"
-                  "    if (p == %lld) { yr[%lld] = xr[%lld]; continue; } /* odd D: last kept */\n"
-                  "    const double ang = sign * (double)t * exp(-2.0 * (double)p / %lld.0 * lt);\n"
-                  "    const $T cs = ($T)cos(ang), sn = ($T)sin(ang), a = xr[p], b = xr[p + %lld];\n"
-                  "    yr[p] = a * cs - b * sn;\n"
-                  "    yr[p + %lld] = b * cs + a * sn;",
-                  S(half + (Dh & 1)), S(half + (Dh & 1)), S(H), S(T), S(Dh), S(Dh), S(half),
-                  S(Dh - 1), S(Dh - 1), S(Dh), S(half), S(half));
+    expr =
+        cu_str(c,
+               "    /* (b t, h, pair p): angle in double as the CPU computes it */\n"
+               "    const i64 p = i %% %lld, bth = i / %lld, t = (bth / %lld) %% %lld;\n"
+               "    const $T *xr = x + bth * %lld;\n"
+               "    $T *yr = y + bth * %lld;\n"
+               "    if (p == %lld) { yr[%lld] = xr[%lld]; continue; } /* odd D: last kept */\n"
+               "    const double ang = sign * (double)t * exp(-2.0 * (double)p / %lld.0 * lt);\n"
+               "    const $T cs = ($T)cos(ang), sn = ($T)sin(ang), a = xr[p], b = xr[p + %lld];\n"
+               "    yr[p] = a * cs - b * sn;\n"
+               "    yr[p + %lld] = b * cs + a * sn;",
+               S(half + (Dh & 1)), S(half + (Dh & 1)), S(H), S(T), S(Dh), S(Dh), S(half), S(Dh - 1),
+               S(Dh - 1), S(Dh), S(half), S(half));
     snprintf(args, sizeof args, "D(%lld), D(%lld), %lld, %s, %d.0", S(cu_off(c, id)),
              S(cu_off(c, in[0])), S(work), cu_dbl(log(n->fa[0]), d1, sizeof d1),
              n->ia[0] < 0 ? -1 : 1);
     rc = cu_map(c, name, "rotate-half RoPE over [B,T,H,D] pairs (p, p + D/2); sign -1 inverts",
-             "$T *y, const $T *x, i64 n, double lt, double sign", expr, work, args);
+                "$T *y, const $T *x, i64 n, double lt, double sign", expr, work, args);
     break;
   }
   case IR_EMBEDDING: {
@@ -147,9 +149,10 @@ int cu_emit_elem(Cu *c, int id) {
     expr = cu_str(c, "    y[i] = table[(i64)idx[i / %lld] * %lld + i %% %lld];", S(C), S(C), S(C));
     snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), %lld", S(cu_off(c, id)),
              S(cu_off(c, in[0])), S(cu_off(c, in[1])), S(N));
-    rc = cu_map(c, name, "y[r, :] = table[idx[r], :]",
-             "$T *__restrict__ y, const $T *__restrict__ table, const int *__restrict__ idx, i64 n",
-             expr, N, args);
+    rc = cu_map(
+        c, name, "y[r, :] = table[idx[r], :]",
+        "$T *__restrict__ y, const $T *__restrict__ table, const int *__restrict__ idx, i64 n",
+        expr, N, args);
     break;
   }
   default:

@@ -110,18 +110,23 @@ char *cu_str(Cu *c, const char *fmt, ...) {
 }
 
 const char *cu_dbl(double v, char *buf, size_t cap) {
-  if (isinf(v)) snprintf(buf, cap, "%sINFINITY", v < 0 ? "-" : "");
-  else if (isnan(v)) snprintf(buf, cap, "NAN");
-  else snprintf(buf, cap, "%.17g", v);
+  if (isinf(v))
+    snprintf(buf, cap, "%sINFINITY", v < 0 ? "-" : "");
+  else if (isnan(v))
+    snprintf(buf, cap, "NAN");
+  else
+    snprintf(buf, cap, "%.17g", v);
   return buf;
 }
 
 /* the element type's math functions */
 static const char *math_name(const Cu *c, const char *w) {
-  static const struct { const char *k, *f, *d; } t[] = {
-      {"EXP", "expf", "exp"},     {"LOG", "logf", "log"},     {"SQRT", "sqrtf", "sqrt"},
-      {"TANH", "tanhf", "tanh"},  {"FMAX", "fmaxf", "fmax"},  {"FMIN", "fminf", "fmin"},
-      {"FABS", "fabsf", "fabs"},  {"COS", "cosf", "cos"},     {"SIN", "sinf", "sin"},
+  static const struct {
+    const char *k, *f, *d;
+  } t[] = {
+      {"EXP", "expf", "exp"},    {"LOG", "logf", "log"},    {"SQRT", "sqrtf", "sqrt"},
+      {"TANH", "tanhf", "tanh"}, {"FMAX", "fmaxf", "fmax"}, {"FMIN", "fminf", "fmin"},
+      {"FABS", "fabsf", "fabs"}, {"COS", "cosf", "cos"},    {"SIN", "sinf", "sin"},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (!strcmp(t[i].k, w)) return c->f64 ? t[i].d : t[i].f;
@@ -153,13 +158,19 @@ char *cu_tmpl(Cu *c, const char *tmpl, const char *name, const char *const *argv
     char key[16] = "";
     if (n > 0 && n < sizeof key) memcpy(key, w, n);
     const char *m = math_name(c, key);
-    if (!strcmp(key, "T")) fputs(c->T, o);
-    else if (!strcmp(key, "A")) fputs("double", o);
-    else if (!strcmp(key, "F")) fputs(c->f64 ? "" : "f", o);
-    else if (!strcmp(key, "NAME")) fputs(name, o);
+    if (!strcmp(key, "T"))
+      fputs(c->T, o);
+    else if (!strcmp(key, "A"))
+      fputs("double", o);
+    else if (!strcmp(key, "F"))
+      fputs(c->f64 ? "" : "f", o);
+    else if (!strcmp(key, "NAME"))
+      fputs(name, o);
     else if (!strcmp(key, "NINF"))
-      fputs(c->f64 ? "__longlong_as_double(0xfff0000000000000LL)" : "__uint_as_float(0xff800000u)", o);
-    else if (m) fputs(m, o);
+      fputs(c->f64 ? "__longlong_as_double(0xfff0000000000000LL)" : "__uint_as_float(0xff800000u)",
+            o);
+    else if (m)
+      fputs(m, o);
     else {
       fputc('$', o); /* not a placeholder */
       continue;
@@ -212,6 +223,15 @@ int cu_kernel(Cu *c, const char *name, const char *doc, const char *params, cons
   return c->nk++;
 }
 
+int cu_kernel_tmpl(Cu *c, const char *name, const char *doc, const char *params, const char *body,
+                   const char *const *argv, int argc, int sync, unsigned smem) {
+  char *b = cu_tmpl(c, body, name, argv, argc), *p = cu_tmpl(c, params, name, argv, argc);
+  int k = cu_kernel(c, name, doc, p, b, sync, smem);
+  free(b);
+  free(p);
+  return k;
+}
+
 void cu_launch(Cu *c, int k, int64_t gx, int64_t gy, int64_t gz, int bx, const char *args) {
   if (k < 0 || c->err) return;
   if (gx < 1) gx = 1;
@@ -254,11 +274,13 @@ int cu_gemm(Cu *c, const CuGemm *g) {
 void cu_call_gemm(Cu *c, int g, const char *A, const char *B, const char *D) {
   if (g < 0 || c->err) return;
   const CuGemm *m = &c->gm[g];
-  fprintf(c->host, "  rt_dev_gemm(d, %d, %s, %s, %s); /* D[%lld,%lld] = %s%s x %s%s, k %lld%s%s */\n",
-          g, A, B, D, (long long)m->m, (long long)m->n, m->ta ? "A^T" : "A",
-          m->batch > 1 ? "[b]" : "", m->tb ? "B^T" : "B", m->batch > 1 ? "[b]" : "",
-          (long long)m->k, m->beta != 0 ? ", += D" : "",
-          m->epi == 1 ? ", + bias" : m->epi >= 3 ? ", bias grad" : "");
+  fprintf(
+      c->host, "  rt_dev_gemm(d, %d, %s, %s, %s); /* D[%lld,%lld] = %s%s x %s%s, k %lld%s%s */\n",
+      g, A, B, D, (long long)m->m, (long long)m->n, m->ta ? "A^T" : "A", m->batch > 1 ? "[b]" : "",
+      m->tb ? "B^T" : "B", m->batch > 1 ? "[b]" : "", (long long)m->k, m->beta != 0 ? ", += D" : "",
+      m->epi == 1   ? ", + bias"
+      : m->epi >= 3 ? ", bias grad"
+                    : "");
 }
 
 void cu_copy(Cu *c, int64_t dst_off, int64_t src_off, int64_t bytes) {

@@ -50,8 +50,8 @@ static int permute(Cu *c, int id) {
   char *expr = cu_str(c, "    i64 rem = i, src = 0;\n");
   for (int i = x->rank - 1; i >= 0 && expr; i--) {
     const int64_t d = x->d[n->perm[i]], s = xs[n->perm[i]];
-    char *e = cu_str(c, "%s    src += (rem %% %lld) * %lld;\n    rem /= %lld;\n", expr, S(d), S(s),
-                     S(d));
+    char *e =
+        cu_str(c, "%s    src += (rem %% %lld) * %lld;\n    rem /= %lld;\n", expr, S(d), S(s), S(d));
     free(expr);
     expr = e;
   }
@@ -60,7 +60,8 @@ static int permute(Cu *c, int id) {
   snprintf(doc, sizeof doc, "y = permute(x): y's dim i is x's dim perm[i]");
   snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(cu_off(c, id)), S(cu_off(c, n->in[0])),
            S(total));
-  int rc = cu_map(c, name, doc, "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, total, args);
+  int rc =
+      cu_map(c, name, doc, "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, total, args);
   free(e);
   return rc;
 }
@@ -74,15 +75,17 @@ static int reduce(Cu *c, int64_t y_off, int64_t x_off, int64_t outer, int64_t nn
   if (outs * CU_CHUNKS <= (1 << 20) && nn >= 4 * CU_CHUNKS) {
     const int64_t P = CU_CHUNKS, cs = (nn + P - 1) / P;
     const int64_t part = cu_scratch(c, P * outs * 8);
-    snprintf(name, sizeof name, "reduce_part_o%lld_n%lld_i%lld_%s", S(outer), S(nn), S(inner), ty(c));
-    char *e = cu_str(c,
-                     "    /* output j of chunk p: its rows in order */\n"
-                     "    const i64 j = i %% %lld, p = i / %lld, o = j / %lld, in = j %% %lld;\n"
-                     "    const i64 r1 = FTC_MIN((p + 1) * %lld, (i64)%lld);\n"
-                     "    double s = 0;\n"
-                     "    for (i64 r = p * %lld; r < r1; r++) s += (double)x[(o * %lld + r) * %lld + in];\n"
-                     "    part[i] = s;",
-                     S(outs), S(outs), S(inner), S(inner), S(cs), S(nn), S(cs), S(nn), S(inner));
+    snprintf(name, sizeof name, "reduce_part_o%lld_n%lld_i%lld_%s", S(outer), S(nn), S(inner),
+             ty(c));
+    char *e = cu_str(
+        c,
+        "    /* output j of chunk p: its rows in order */\n"
+        "    const i64 j = i %% %lld, p = i / %lld, o = j / %lld, in = j %% %lld;\n"
+        "    const i64 r1 = FTC_MIN((p + 1) * %lld, (i64)%lld);\n"
+        "    double s = 0;\n"
+        "    for (i64 r = p * %lld; r < r1; r++) s += (double)x[(o * %lld + r) * %lld + in];\n"
+        "    part[i] = s;",
+        S(outs), S(outs), S(inner), S(inner), S(cs), S(nn), S(cs), S(nn), S(inner));
     snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(part), S(x_off), S(P * outs));
     int rc = cu_map(c, name, "partial sums over one chunk of the reduced axis",
                     "double *part, const $T *x, i64 n", e, P * outs, args);
@@ -101,12 +104,13 @@ static int reduce(Cu *c, int64_t y_off, int64_t x_off, int64_t outer, int64_t nn
     return rc;
   }
   snprintf(name, sizeof name, "reduce_o%lld_n%lld_i%lld_%s", S(outer), S(nn), S(inner), ty(c));
-  char *e = cu_str(c,
-                   "    const i64 o = i / %lld, in = i %% %lld;\n"
-                   "    double s = 0;\n"
-                   "    for (i64 r = 0; r < %lld; r++) s += (double)x[(o * %lld + r) * %lld + in];\n"
-                   "    y[i] = ($T)(s * scale);",
-                   S(inner), S(inner), S(nn), S(nn), S(inner));
+  char *e =
+      cu_str(c,
+             "    const i64 o = i / %lld, in = i %% %lld;\n"
+             "    double s = 0;\n"
+             "    for (i64 r = 0; r < %lld; r++) s += (double)x[(o * %lld + r) * %lld + in];\n"
+             "    y[i] = ($T)(s * scale);",
+             S(inner), S(inner), S(nn), S(nn), S(inner));
   snprintf(args, sizeof args, "D(%lld), D(%lld), %lld, %s", S(y_off), S(x_off), S(outs), d1);
   int rc = cu_map(c, name, "y[o, in] = scale * sum over r of x[o, r, in], r in order",
                   "$T *y, const $T *x, i64 n, double scale", e, outs, args);
@@ -128,27 +132,23 @@ static int embedding_bwd(Cu *c, int id) {
   snprintf(v[2], 32, "%lld", S(G));
   snprintf(v[3], 32, "%lld", S(ni));
   const char *argv[] = {v[0], v[1], v[2], v[3], acc ? "0" : "1"};
-  char *body = cu_tmpl(c,
-                       "{\n"
-                       "  /* this thread owns column c of the vocabulary rows v = g (mod $2) */\n"
-                       "  const i64 g = blockIdx.x, c = (i64)blockIdx.y * blockDim.x + threadIdx.x;\n"
-                       "  if (c >= $0) return;\n"
-                       "  if ($4)\n"
-                       "    for (i64 v = g; v < $1; v += $2) dt[v * $0 + c] = ($T)0;\n"
-                       "  for (i64 i = 0; i < $3; i++) {\n"
-                       "    const i64 v = idx[i];\n"
-                       "    if (v % $2 == g) dt[v * $0 + c] += dy[i * $0 + c];\n"
-                       "  }\n"
-                       "}\n",
-                       name, argv, 5);
-  char *params = cu_tmpl(c, "$T *__restrict__ dt, const $T *__restrict__ dy, const int *__restrict__ idx",
-                         name, NULL, 0);
-  int k = cu_kernel(c, name,
-                    acc ? "dtable[idx[i], :] += dy[i, :], i in order, no atomics"
-                        : "dtable = 0; dtable[idx[i], :] += dy[i, :], i in order, no atomics",
-                    params, body, 0, 0);
-  free(body);
-  free(params);
+  int k =
+      cu_kernel_tmpl(c, name,
+                     acc ? "dtable[idx[i], :] += dy[i, :], i in order, no atomics"
+                         : "dtable = 0; dtable[idx[i], :] += dy[i, :], i in order, no atomics",
+                     "$T *__restrict__ dt, const $T *__restrict__ dy, const int *__restrict__ idx",
+                     "{\n"
+                     "  /* this thread owns column c of the vocabulary rows v = g (mod $2) */\n"
+                     "  const i64 g = blockIdx.x, c = (i64)blockIdx.y * blockDim.x + threadIdx.x;\n"
+                     "  if (c >= $0) return;\n"
+                     "  if ($4)\n"
+                     "    for (i64 v = g; v < $1; v += $2) dt[v * $0 + c] = ($T)0;\n"
+                     "  for (i64 i = 0; i < $3; i++) {\n"
+                     "    const i64 v = idx[i];\n"
+                     "    if (v % $2 == g) dt[v * $0 + c] += dy[i * $0 + c];\n"
+                     "  }\n"
+                     "}\n",
+                     argv, 5, 0, 0);
   snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld)", S(cu_off(c, id)), S(cu_off(c, n->in[0])),
            S(cu_off(c, n->in[1])));
   cu_launch(c, k, G, (C + CU_BLOCK - 1) / CU_BLOCK, 1, CU_BLOCK, args);
@@ -169,7 +169,8 @@ int cu_emit_layout(Cu *c, int id) {
   case IR_SLICE_BWD: {
     const IrShape *full = n->op == IR_SLICE ? &c->g->nodes[in[0]].shape : &n->shape;
     const int ax = (int)n->ia[0];
-    const int64_t outer = prod(full, 0, ax), nn = full->d[ax], inner = prod(full, ax + 1, full->rank);
+    const int64_t outer = prod(full, 0, ax), nn = full->d[ax],
+                  inner = prod(full, ax + 1, full->rank);
     const int64_t start = n->ia[1], len = n->ia[2];
     const int acc = n->op == IR_SLICE_BWD && n->nin == 2;
     if (n->op == IR_SLICE) {
@@ -178,18 +179,20 @@ int cu_emit_layout(Cu *c, int id) {
       e = cu_str(c, "    y[i] = x[(i / %lld * %lld + %lld) * %lld + i %% %lld];", S(len * inner),
                  S(nn), S(start), S(inner), S(len * inner));
       snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(yo), S(xo), S(N));
-      rc = cu_map(c, name, "y = x[:, start:start+len, :]", "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, N, args);
+      rc = cu_map(c, name, "y = x[:, start:start+len, :]",
+                  "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, N, args);
     } else if (!acc) {
       snprintf(name, sizeof name, "slice_bwd_n%lld_i%lld_s%lld_l%lld_%s", S(nn), S(inner), S(start),
                S(len), ty(c));
-      e = cu_str(c,
-                 "    const i64 o = i / %lld, p = i / %lld %% %lld;\n"
-                 "    y[i] = p >= %lld && p < %lld ? x[(o * %lld + p - %lld) * %lld + i %% %lld] : ($T)0;",
-                 S(nn * inner), S(inner), S(nn), S(start), S(start + len), S(len), S(start), S(inner),
-                 S(inner));
+      e = cu_str(
+          c,
+          "    const i64 o = i / %lld, p = i / %lld %% %lld;\n"
+          "    y[i] = p >= %lld && p < %lld ? x[(o * %lld + p - %lld) * %lld + i %% %lld] : ($T)0;",
+          S(nn * inner), S(inner), S(nn), S(start), S(start + len), S(len), S(start), S(inner),
+          S(inner));
       snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(yo), S(xo), S(N));
-      rc = cu_map(c, name, "dx = 0 outside [start, start+len), dy inside", "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, N,
-                  args);
+      rc = cu_map(c, name, "dx = 0 outside [start, start+len), dy inside",
+                  "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, N, args);
     } else {
       cu_copy(c, yo, cu_off(c, in[1]), N * cu_esz(c));
       const int64_t m = outer * len * inner;
@@ -198,7 +201,8 @@ int cu_emit_layout(Cu *c, int id) {
       e = cu_str(c, "    y[(i / %lld * %lld + %lld) * %lld + i %% %lld] += x[i];", S(len * inner),
                  S(nn), S(start), S(inner), S(len * inner));
       snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(yo), S(xo), S(m));
-      rc = cu_map(c, name, "dx[:, start:start+len, :] += dy", "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, m, args);
+      rc = cu_map(c, name, "dx[:, start:start+len, :] += dy",
+                  "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, m, args);
     }
     break;
   }
@@ -213,8 +217,8 @@ int cu_emit_layout(Cu *c, int id) {
                S(ra + rb), S(ra + rb), S(ra), S(ra), S(rb), S(ra));
     snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), %lld", S(yo), S(xo),
              S(cu_off(c, in[1])), S(N));
-    rc = cu_map(c, name, "y = cat(a, b) along the axis", "$T *__restrict__ y, const $T *a, const $T *b, i64 n", e, N,
-                args);
+    rc = cu_map(c, name, "y = cat(a, b) along the axis",
+                "$T *__restrict__ y, const $T *a, const $T *b, i64 n", e, N, args);
     break;
   }
   case IR_EXPAND:
@@ -228,8 +232,10 @@ int cu_emit_layout(Cu *c, int id) {
                  "    const i64 q = i / %lld %% %lld, o = i / %lld;\n"
                  "    y[i] = x[(o * %lld + q / %lld) * %lld + i %% %lld];",
                  S(inner), S(nn * reps), S(inner * nn * reps), S(nn), S(reps), S(inner), S(inner));
-      rc = cu_map(c, name, "y[o, k*reps + r, :] = x[o, k, :]", "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, N,
-                  (snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(yo), S(xo), S(N)), args));
+      rc =
+          cu_map(c, name, "y[o, k*reps + r, :] = x[o, k, :]",
+                 "$T *__restrict__ y, const $T *__restrict__ x, i64 n", e, N,
+                 (snprintf(args, sizeof args, "D(%lld), D(%lld), %lld", S(yo), S(xo), S(N)), args));
     } else {
       snprintf(name, sizeof name, "expand_bwd_n%lld_r%lld_i%lld_%s", S(nn), S(reps), S(inner),
                ty(c));
@@ -271,12 +277,12 @@ int cu_emit_layout(Cu *c, int id) {
     }
     char d1[64];
     snprintf(name, sizeof name, "broadcast_n%lld_i%lld_%s", S(nn), S(inner), ty(c));
-    e = cu_str(c, "    y[i] = x[i / %lld * %lld + i %% %lld] * ($T)scale;", S(nn * inner),
-               S(inner), S(inner));
+    e = cu_str(c, "    y[i] = x[i / %lld * %lld + i %% %lld] * ($T)scale;", S(nn * inner), S(inner),
+               S(inner));
     snprintf(args, sizeof args, "D(%lld), D(%lld), %lld, %s", S(yo), S(xo), S(N),
              cu_dbl(n->fa[0], d1, sizeof d1));
-    rc = cu_map(c, name, "y[o, k, :] = scale * x[o, :]", "$T *__restrict__ y, const $T *__restrict__ x, i64 n, double scale", e,
-                N, args);
+    rc = cu_map(c, name, "y[o, k, :] = scale * x[o, :]",
+                "$T *__restrict__ y, const $T *__restrict__ x, i64 n, double scale", e, N, args);
     break;
   }
   case IR_EMBEDDING_BWD:

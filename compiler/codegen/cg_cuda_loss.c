@@ -27,23 +27,19 @@ static int count_kernel(Cu *c, int64_t N, int64_t cnt_off, int64_t tgt_off, int6
   snprintf(name, sizeof name, "ce_count_n%lld_%s", S(N), c->f64 ? "f64" : "f32");
   snprintf(nstr, sizeof nstr, "%lld", S(N));
   const char *argv[] = {nstr};
-  char *body = cu_tmpl(c,
-                       "{\n"
-                       "  __shared__ double sh[33];\n"
-                       "  double n = 0;\n"
-                       "  for (i64 r = threadIdx.x; r < $0; r += blockDim.x) n += tgt[r] >= 0;\n"
-                       "  n = ftc_block_sum(n, sh);\n"
-                       "  if (threadIdx.x == 0) {\n"
-                       "    cnt[0] = n;\n"
-                       "    cnt[1] = n > 0 ? (dloss ? (double)dloss[0] : 1.0) / n : 0.0;\n"
-                       "  }\n"
-                       "}\n",
-                       name, argv, 1);
-  char *params = cu_tmpl(c, "double *cnt, const int *tgt, const $T *dloss", name, NULL, 0);
-  int k = cu_kernel(c, name, "cnt[0] = rows with a target, cnt[1] = dloss / cnt[0]", params, body,
-                    1, 0);
-  free(body);
-  free(params);
+  int k = cu_kernel_tmpl(c, name, "cnt[0] = rows with a target, cnt[1] = dloss / cnt[0]",
+                         "double *cnt, const int *tgt, const $T *dloss",
+                         "{\n"
+                         "  __shared__ double sh[33];\n"
+                         "  double n = 0;\n"
+                         "  for (i64 r = threadIdx.x; r < $0; r += blockDim.x) n += tgt[r] >= 0;\n"
+                         "  n = ftc_block_sum(n, sh);\n"
+                         "  if (threadIdx.x == 0) {\n"
+                         "    cnt[0] = n;\n"
+                         "    cnt[1] = n > 0 ? (dloss ? (double)dloss[0] : 1.0) / n : 0.0;\n"
+                         "  }\n"
+                         "}\n",
+                         argv, 1, 1, 0);
   if (dloss_off >= 0)
     snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld)", S(cnt_off), S(tgt_off), S(dloss_off));
   else
@@ -58,19 +54,17 @@ static int final_kernel(Cu *c, int64_t N, int64_t loss_off, int64_t terms_off, i
   snprintf(name, sizeof name, "ce_mean_n%lld_%s", S(N), c->f64 ? "f64" : "f32");
   snprintf(nstr, sizeof nstr, "%lld", S(N));
   const char *argv[] = {nstr};
-  char *body = cu_tmpl(c,
-                       "{\n"
-                       "  __shared__ double sh[33];\n"
-                       "  double s = 0;\n"
-                       "  for (i64 r = threadIdx.x; r < $0; r += blockDim.x) s += terms[r];\n"
-                       "  s = ftc_block_sum(s, sh);\n"
-                       "  if (threadIdx.x == 0) loss[0] = cnt[0] > 0 ? ($T)(s / cnt[0]) : ($T)0;\n"
-                       "}\n",
-                       name, argv, 1);
-  char *params = cu_tmpl(c, "$T *loss, const double *terms, const double *cnt", name, NULL, 0);
-  int k = cu_kernel(c, name, "the mean of the row terms over the counted rows", params, body, 1, 0);
-  free(body);
-  free(params);
+  int k =
+      cu_kernel_tmpl(c, name, "the mean of the row terms over the counted rows",
+                     "$T *loss, const double *terms, const double *cnt",
+                     "{\n"
+                     "  __shared__ double sh[33];\n"
+                     "  double s = 0;\n"
+                     "  for (i64 r = threadIdx.x; r < $0; r += blockDim.x) s += terms[r];\n"
+                     "  s = ftc_block_sum(s, sh);\n"
+                     "  if (threadIdx.x == 0) loss[0] = cnt[0] > 0 ? ($T)(s / cnt[0]) : ($T)0;\n"
+                     "}\n",
+                     argv, 1, 1, 0);
   snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld)", S(loss_off), S(terms_off), S(cnt_off));
   cu_launch(c, k, 1, 1, 1, 256, args);
   return k;
@@ -85,8 +79,11 @@ static int rows_kernel(Cu *c, int64_t V, int grads, int64_t rows, const char *ar
            c->f64 ? "f64" : "f32");
   snprintf(vstr, sizeof vstr, "%lld", S(V));
   const char *argv[] = {vstr, grads ? "1" : "0"};
-  char *body = cu_tmpl(
-      c,
+  int k = cu_kernel_tmpl(
+      c, name,
+      grads ? "per row: the loss term and dlogits = (softmax - onehot) * g"
+            : "per row: the loss term lse - x[target]",
+      "double *terms, $T *dx, const $T *x, const int *tgt, const double *cnt",
       "{\n"
       "  __shared__ double sh[33];\n"
       "  const i64 r = blockIdx.x;\n"
@@ -114,58 +111,7 @@ static int rows_kernel(Cu *c, int64_t V, int grads, int64_t rows, const char *ar
       "  __syncthreads();\n"
       "  if (threadIdx.x == 0) dr[t] -= ($T)g;\n"
       "}\n",
-      name, argv, 2);
-  char *params = cu_tmpl(c, "double *terms, $T *dx, const $T *x, const int *tgt, const double *cnt",
-                         name, NULL, 0);
-  int k = cu_kernel(c, name,
-                    grads ? "per row: the loss term and dlogits = (softmax - onehot) * g"
-                          : "per row: the loss term lse - x[target]",
-                    params, body, 1, 0);
-  free(body);
-  free(params);
-  cu_launch(c, k, rows, 1, 1, row_threads(V), args);
-  return k;
-}
-
-/* cross_entropy_bwd: dlogits = dloss/count * (softmax - onehot) */
-static int bwd_rows_kernel(Cu *c, int64_t V, int64_t rows, const char *args) {
-  char name[64], vstr[32];
-  snprintf(name, sizeof name, "ce_bwd_v%lld_%s", S(V), c->f64 ? "f64" : "f32");
-  snprintf(vstr, sizeof vstr, "%lld", S(V));
-  const char *argv[] = {vstr};
-  char *body = cu_tmpl(
-      c,
-      "{\n"
-      "  __shared__ double sh[33];\n"
-      "  const i64 r = blockIdx.x;\n"
-      "  const $T *xr = x + r * $0;\n"
-      "  $T *dr = dx + r * $0;\n"
-      "  const int t = tgt[r];\n"
-      "  if (t < 0) {\n"
-      "    for (int c = threadIdx.x; c < $0; c += blockDim.x) dr[c] = ($T)0;\n"
-      "    return;\n"
-      "  }\n"
-      "  double mx = __longlong_as_double(0xfff0000000000000LL);\n"
-      "  for (int c = threadIdx.x; c < $0; c += blockDim.x) mx = fmax(mx, (double)xr[c]);\n"
-      "  const $T tm = ($T)ftc_block_max(mx, sh);\n"
-      "  double s = 0;\n"
-      "  for (int c = threadIdx.x; c < $0; c += blockDim.x) {\n"
-      "    const $T e = $EXP(xr[c] - tm);\n"
-      "    dr[c] = e;\n"
-      "    s += (double)e;\n"
-      "  }\n"
-      "  const double g = cnt[1];\n"
-      "  const $T f = ($T)(g / ftc_block_sum(s, sh));\n"
-      "  for (int c = threadIdx.x; c < $0; c += blockDim.x) dr[c] *= f;\n"
-      "  __syncthreads();\n"
-      "  if (threadIdx.x == 0) dr[t] -= ($T)g;\n"
-      "}\n",
-      name, argv, 1);
-  char *params = cu_tmpl(c, "$T *dx, const $T *x, const int *tgt, const double *cnt", name, NULL, 0);
-  int k = cu_kernel(c, name, "dlogits = g (softmax - onehot) per row (in place ok)", params, body,
-                    1, 0);
-  free(body);
-  free(params);
+      argv, 2, 1, 0);
   cu_launch(c, k, rows, 1, 1, row_threads(V), args);
   return k;
 }
@@ -194,8 +140,8 @@ static int lm_head(Cu *c, int id) {
       snprintf(as, sizeof as, "D(%lld)", S(x + r0 * C * es));
       snprintf(bs, sizeof bs, "D(%lld)", S(w));
       cu_mm_call(c, g, ys, as, bs);
-      snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), D(%lld)",
-               S(terms + r0 * 8), S(ws), S(ws), S(tgt + r0 * 4), S(cnt));
+      snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), D(%lld)", S(terms + r0 * 8),
+               S(ws), S(ws), S(tgt + r0 * 4), S(cnt));
       rows_kernel(c, V, pass, rows, args);
       if (!pass) continue;
       /* dx rows = dlogits @ op(w)^T */
@@ -241,12 +187,14 @@ int cu_emit_loss(Cu *c, int id) {
     break;
   }
   case IR_CROSS_ENTROPY_BWD: {
+    /* the forward's rows kernel with gradients, g = dloss / count; its
+     * loss terms go to scratch unread */
     const int64_t V = cu_lastd(c, in[1]), N = cu_numel(c, in[1]) / V;
-    const int64_t cnt = cu_scratch(c, 16);
+    const int64_t cnt = cu_scratch(c, 16 + N * 8), terms = cnt + 16;
     count_kernel(c, N, cnt, cu_off(c, in[2]), cu_off(c, in[0]));
-    snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld)", S(cu_off(c, id)),
-             S(cu_off(c, in[1])), S(cu_off(c, in[2])), S(cnt));
-    bwd_rows_kernel(c, V, N, args);
+    snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), D(%lld)", S(terms),
+             S(cu_off(c, id)), S(cu_off(c, in[1])), S(cu_off(c, in[2])), S(cnt));
+    rows_kernel(c, V, 1, N, args);
     break;
   }
   case IR_LM_HEAD_CE:

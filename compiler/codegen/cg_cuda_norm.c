@@ -34,12 +34,13 @@ static const char *stats_text(int centered) {
                     "  }\n"
                     "  const double rs = 1.0 / sqrt(ftc_block_sum(v, sh) / $0.0 + eps);\n"
                   : "  double v = 0;\n"
-                    "  for (int c = threadIdx.x; c < $0; c += blockDim.x) v += (double)xr[c] * (double)xr[c];\n"
+                    "  for (int c = threadIdx.x; c < $0; c += blockDim.x) v += (double)xr[c] * "
+                    "(double)xr[c];\n"
                     "  const double m = 0, rs = 1.0 / sqrt(ftc_block_sum(v, sh) / $0.0 + eps);\n";
 }
 
-static int row_kernel(Cu *c, const char *name, const char *doc, const char *params,
-                      const char *pre, const char *body, int64_t C, int64_t rows, const char *args) {
+static int row_kernel(Cu *c, const char *name, const char *doc, const char *params, const char *pre,
+                      const char *body, int64_t C, int64_t rows, const char *args) {
   char cs[32];
   snprintf(cs, sizeof cs, "%lld", S(C));
   const char *argv[] = {cs};
@@ -76,58 +77,53 @@ static int norm_bwd_w(Cu *c, int id, int centered) {
   char *pre = cu_str(c, "  const $T *xr = x + r * $0;\n%s", stats_text(centered));
   snprintf(args, sizeof args, "D(%lld), D(%lld), %s", S(st), S(cu_off(c, n->in[1])),
            cu_dbl(n->fa[0], d1, sizeof d1));
-  int rc = row_kernel(c, name, "row mean and rstd (double) for a weight gradient",
-                      "double *st, const $T *x, double eps", pre,
-                      "  if (threadIdx.x == 0) {\n    st[2 * r] = m;\n    st[2 * r + 1] = rs;\n  }\n",
-                      C, rows, args);
+  int rc =
+      row_kernel(c, name, "row mean and rstd (double) for a weight gradient",
+                 "double *st, const $T *x, double eps", pre,
+                 "  if (threadIdx.x == 0) {\n    st[2 * r] = m;\n    st[2 * r + 1] = rs;\n  }\n", C,
+                 rows, args);
   free(pre);
   if (rc) return -1;
   /* 2: partial sums over row chunks: 32 columns x 8 row lanes a block */
   const char *argv[] = {cstr, pstr, csstr};
   snprintf(name, sizeof name, "norm_dw_part_c%lld_p%lld_%s", S(C), S(P), ty);
-  char *body = cu_tmpl(c,
-                       "{\n"
-                       "  __shared__ double acc[8][33];\n"
-                       "  const int cl = threadIdx.x & 31, rl = threadIdx.x >> 5;\n"
-                       "  const i64 col = (i64)blockIdx.x * 32 + cl, p = blockIdx.y;\n"
-                       "  const i64 r0 = p * $2, r1 = FTC_MIN(r0 + $2, rows);\n"
-                       "  double a = 0;\n"
-                       "  if (col < $0)\n"
-                       "    for (i64 r = r0 + rl; r < r1; r += 8)\n"
-                       "      a += (double)dy[r * $0 + col] * (((double)x[r * $0 + col] - st[2 * r]) * st[2 * r + 1]);\n"
-                       "  acc[rl][cl] = a;\n"
-                       "  __syncthreads();\n"
-                       "  if (rl == 0 && col < $0) {\n"
-                       "    double s = 0;\n"
-                       "    for (int k = 0; k < 8; k++) s += acc[k][cl]; /* in order */\n"
-                       "    part[p * $0 + col] = s;\n"
-                       "  }\n"
-                       "}\n",
-                       name, argv, 3);
-  char *params = cu_tmpl(c, "double *part, const $T *dy, const $T *x, const double *st, i64 rows",
-                         name, NULL, 0);
-  int k = cu_kernel(c, name, "partial weight-gradient sums of one chunk of rows", params, body, 1,
-                    0);
-  free(body);
-  free(params);
+  int k = cu_kernel_tmpl(
+      c, name, "partial weight-gradient sums of one chunk of rows",
+      "double *part, const $T *dy, const $T *x, const double *st, i64 rows",
+      "{\n"
+      "  __shared__ double acc[8][33];\n"
+      "  const int cl = threadIdx.x & 31, rl = threadIdx.x >> 5;\n"
+      "  const i64 col = (i64)blockIdx.x * 32 + cl, p = blockIdx.y;\n"
+      "  const i64 r0 = p * $2, r1 = FTC_MIN(r0 + $2, rows);\n"
+      "  double a = 0;\n"
+      "  if (col < $0)\n"
+      "    for (i64 r = r0 + rl; r < r1; r += 8)\n"
+      "      a += (double)dy[r * $0 + col] *\n"
+      "           (((double)x[r * $0 + col] - st[2 * r]) * st[2 * r + 1]);\n"
+      "  acc[rl][cl] = a;\n"
+      "  __syncthreads();\n"
+      "  if (rl == 0 && col < $0) {\n"
+      "    double s = 0;\n"
+      "    for (int k = 0; k < 8; k++) s += acc[k][cl]; /* in order */\n"
+      "    part[p * $0 + col] = s;\n"
+      "  }\n"
+      "}\n",
+      argv, 3, 1, 0);
   snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), %lld", S(part),
            S(cu_off(c, n->in[0])), S(cu_off(c, n->in[1])), S(st), S(rows));
   cu_launch(c, k, (C + 31) / 32, P, 1, 256, args);
   /* 3: the chunks in order */
   snprintf(name, sizeof name, "sum_parts_c%lld_p%lld_%s", S(C), S(P), ty);
-  body = cu_tmpl(c,
-                 "{\n"
-                 "  for (i64 col = FTC_GID; col < $0; col += FTC_GSTRIDE) {\n"
-                 "    double s = 0;\n"
-                 "    for (int p = 0; p < $1; p++) s += part[p * $0 + col];\n"
-                 "    y[col] = ($T)s;\n"
-                 "  }\n"
-                 "}\n",
-                 name, argv, 3);
-  params = cu_tmpl(c, "$T *y, const double *part", name, NULL, 0);
-  k = cu_kernel(c, name, "y[c] = sum over p of part[p, c], p in order", params, body, 0, 0);
-  free(body);
-  free(params);
+  k = cu_kernel_tmpl(c, name, "y[c] = sum over p of part[p, c], p in order",
+                     "$T *y, const double *part",
+                     "{\n"
+                     "  for (i64 col = FTC_GID; col < $0; col += FTC_GSTRIDE) {\n"
+                     "    double s = 0;\n"
+                     "    for (int p = 0; p < $1; p++) s += part[p * $0 + col];\n"
+                     "    y[col] = ($T)s;\n"
+                     "  }\n"
+                     "}\n",
+                     argv, 3, 0, 0);
   snprintf(args, sizeof args, "D(%lld), D(%lld)", S(cu_off(c, id)), S(part));
   cu_launch(c, k, (C + 255) / 256, 1, 1, 256, args);
   return c->err ? -1 : 0;
@@ -154,57 +150,59 @@ int cu_emit_norm(Cu *c, int id) {
     else
       snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), %s", S(cu_off(c, id)),
                S(cu_off(c, in[0])), S(cu_off(c, in[1])), cu_dbl(n->fa[0], d1, sizeof d1));
-    rc = row_kernel(c, name,
-                    ln ? "y = (x - mean) * rstd * w + b over each row"
-                       : "y = x * rstd * w over each row (rstd = 1/sqrt(mean(x^2) + eps))",
-                    ln ? "$T *y, const $T *x, const $T *w, const $T *b, double eps"
-                       : "$T *y, const $T *x, const $T *w, double eps",
-                    pre,
-                    ln ? "  const $T tm = ($T)m, trs = ($T)rs;\n"
-                         "  for (int c = threadIdx.x; c < $0; c += blockDim.x)\n"
-                         "    yr[c] = (xr[c] - tm) * trs * w[c] + b[c];\n"
-                       : "  const $T trs = ($T)rs;\n"
-                         "  (void)m;\n"
-                         "  for (int c = threadIdx.x; c < $0; c += blockDim.x) yr[c] = xr[c] * trs * w[c];\n",
-                    C, rows, args);
+    rc = row_kernel(
+        c, name,
+        ln ? "y = (x - mean) * rstd * w + b over each row"
+           : "y = x * rstd * w over each row (rstd = 1/sqrt(mean(x^2) + eps))",
+        ln ? "$T *y, const $T *x, const $T *w, const $T *b, double eps"
+           : "$T *y, const $T *x, const $T *w, double eps",
+        pre,
+        ln ? "  const $T tm = ($T)m, trs = ($T)rs;\n"
+             "  for (int c = threadIdx.x; c < $0; c += blockDim.x)\n"
+             "    yr[c] = (xr[c] - tm) * trs * w[c] + b[c];\n"
+           : "  const $T trs = ($T)rs;\n"
+             "  (void)m;\n"
+             "  for (int c = threadIdx.x; c < $0; c += blockDim.x) yr[c] = xr[c] * trs * w[c];\n",
+        C, rows, args);
     break;
   }
   case IR_LAYER_NORM_BWD_X:
   case IR_RMS_NORM_BWD_X: {
     const int ln = n->op == IR_LAYER_NORM_BWD_X;
     snprintf(name, sizeof name, "%s_c%lld_%s", ir_ops[n->op].name, S(C), ty);
-    pre = cu_str(c,
-                 "  const $T *xr = x + r * $0, *dyr = dy + r * $0;\n  $T *dxr = dx + r * $0;\n%s",
-                 stats_text(ln));
+    pre =
+        cu_str(c, "  const $T *xr = x + r * $0, *dyr = dy + r * $0;\n  $T *dxr = dx + r * $0;\n%s",
+               stats_text(ln));
     snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), %s", S(cu_off(c, id)),
              S(cu_off(c, in[0])), S(cu_off(c, in[1])), S(cu_off(c, in[2])),
              cu_dbl(n->fa[0], d1, sizeof d1));
-    rc = row_kernel(
-        c, name,
-        ln ? "dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w"
-           : "dx = rstd g - x rstd^3 mean(g x), g = dy w",
-        "$T *dx, const $T *dy, const $T *x, const $T *w, double eps", pre,
-        ln ? "  double sg = 0, sgx = 0;\n"
-             "  for (int c = threadIdx.x; c < $0; c += blockDim.x) {\n"
-             "    const double g = (double)dyr[c] * (double)w[c];\n"
-             "    sg += g;\n"
-             "    sgx += g * ((double)xr[c] - m);\n"
-             "  }\n"
-             "  sg = ftc_block_sum(sg, sh);\n"
-             "  sgx = ftc_block_sum(sgx, sh);\n"
-             "  const $T tm = ($T)m, trs = ($T)rs, a = ($T)(sg / $0.0), bb = ($T)(sgx * rs / $0.0);\n"
-             "  for (int c = threadIdx.x; c < $0; c += blockDim.x) {\n"
-             "    const $T xh = (xr[c] - tm) * trs;\n"
-             "    dxr[c] = trs * (dyr[c] * w[c] - a - xh * bb);\n"
-             "  }\n"
-           : "  double sgx = 0;\n"
-             "  (void)m;\n"
-             "  for (int c = threadIdx.x; c < $0; c += blockDim.x)\n"
-             "    sgx += (double)dyr[c] * (double)w[c] * (double)xr[c];\n"
-             "  sgx = ftc_block_sum(sgx, sh);\n"
-             "  const $T trs = ($T)rs, k = ($T)(rs * rs * rs * sgx / $0.0);\n"
-             "  for (int c = threadIdx.x; c < $0; c += blockDim.x) dxr[c] = trs * dyr[c] * w[c] - xr[c] * k;\n",
-        C, rows, args);
+    rc = row_kernel(c, name,
+                    ln ? "dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w"
+                       : "dx = rstd g - x rstd^3 mean(g x), g = dy w",
+                    "$T *dx, const $T *dy, const $T *x, const $T *w, double eps", pre,
+                    ln ? "  double sg = 0, sgx = 0;\n"
+                         "  for (int c = threadIdx.x; c < $0; c += blockDim.x) {\n"
+                         "    const double g = (double)dyr[c] * (double)w[c];\n"
+                         "    sg += g;\n"
+                         "    sgx += g * ((double)xr[c] - m);\n"
+                         "  }\n"
+                         "  sg = ftc_block_sum(sg, sh);\n"
+                         "  sgx = ftc_block_sum(sgx, sh);\n"
+                         "  const $T tm = ($T)m, trs = ($T)rs, a = ($T)(sg / $0.0), bb = ($T)(sgx "
+                         "* rs / $0.0);\n"
+                         "  for (int c = threadIdx.x; c < $0; c += blockDim.x) {\n"
+                         "    const $T xh = (xr[c] - tm) * trs;\n"
+                         "    dxr[c] = trs * (dyr[c] * w[c] - a - xh * bb);\n"
+                         "  }\n"
+                       : "  double sgx = 0;\n"
+                         "  (void)m;\n"
+                         "  for (int c = threadIdx.x; c < $0; c += blockDim.x)\n"
+                         "    sgx += (double)dyr[c] * (double)w[c] * (double)xr[c];\n"
+                         "  sgx = ftc_block_sum(sgx, sh);\n"
+                         "  const $T trs = ($T)rs, k = ($T)(rs * rs * rs * sgx / $0.0);\n"
+                         "  for (int c = threadIdx.x; c < $0; c += blockDim.x) dxr[c] = trs * "
+                         "dyr[c] * w[c] - xr[c] * k;\n",
+                    C, rows, args);
     break;
   }
   case IR_LAYER_NORM_BWD_W:
@@ -213,33 +211,36 @@ int cu_emit_norm(Cu *c, int id) {
   case IR_SOFTMAX:
     snprintf(name, sizeof name, "softmax_c%lld_%s", S(C), ty);
     snprintf(args, sizeof args, "D(%lld), D(%lld)", S(cu_off(c, id)), S(cu_off(c, in[0])));
-    rc = row_kernel(c, name, "y = exp(x - max) / sum over each row (in place ok)",
-                    "$T *y, const $T *x", "  const $T *xr = x + r * $0;\n  $T *yr = y + r * $0;\n",
-                    "  double mx = __longlong_as_double(0xfff0000000000000LL); /* -inf */\n"
-                    "  for (int c = threadIdx.x; c < $0; c += blockDim.x) mx = fmax(mx, (double)xr[c]);\n"
-                    "  const $T tm = ($T)ftc_block_max(mx, sh);\n"
-                    "  double s = 0;\n"
-                    "  for (int c = threadIdx.x; c < $0; c += blockDim.x) {\n"
-                    "    const $T e = $EXP(xr[c] - tm);\n"
-                    "    yr[c] = e;\n"
-                    "    s += (double)e;\n"
-                    "  }\n"
-                    "  const $T f = ($T)(1.0 / ftc_block_sum(s, sh));\n"
-                    "  for (int c = threadIdx.x; c < $0; c += blockDim.x) yr[c] *= f;\n",
-                    C, rows, args);
+    rc = row_kernel(
+        c, name, "y = exp(x - max) / sum over each row (in place ok)", "$T *y, const $T *x",
+        "  const $T *xr = x + r * $0;\n  $T *yr = y + r * $0;\n",
+        "  double mx = __longlong_as_double(0xfff0000000000000LL); /* -inf */\n"
+        "  for (int c = threadIdx.x; c < $0; c += blockDim.x) mx = fmax(mx, (double)xr[c]);\n"
+        "  const $T tm = ($T)ftc_block_max(mx, sh);\n"
+        "  double s = 0;\n"
+        "  for (int c = threadIdx.x; c < $0; c += blockDim.x) {\n"
+        "    const $T e = $EXP(xr[c] - tm);\n"
+        "    yr[c] = e;\n"
+        "    s += (double)e;\n"
+        "  }\n"
+        "  const $T f = ($T)(1.0 / ftc_block_sum(s, sh));\n"
+        "  for (int c = threadIdx.x; c < $0; c += blockDim.x) yr[c] *= f;\n",
+        C, rows, args);
     break;
   case IR_SOFTMAX_BWD:
     snprintf(name, sizeof name, "softmax_bwd_c%lld_%s", S(C), ty);
-    snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld)", S(cu_off(c, id)),
-             S(cu_off(c, in[0])), S(cu_off(c, in[1])));
-    rc = row_kernel(c, name, "dx = y (dy - sum(dy y)) over each row (dx may be dy)",
-                    "$T *dx, const $T *dy, const $T *y",
-                    "  const $T *dyr = dy + r * $0, *yr = y + r * $0;\n  $T *dxr = dx + r * $0;\n",
-                    "  double dot = 0;\n"
-                    "  for (int c = threadIdx.x; c < $0; c += blockDim.x) dot += (double)dyr[c] * (double)yr[c];\n"
-                    "  const $T td = ($T)ftc_block_sum(dot, sh);\n"
-                    "  for (int c = threadIdx.x; c < $0; c += blockDim.x) dxr[c] = yr[c] * (dyr[c] - td);\n",
-                    C, rows, args);
+    snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld)", S(cu_off(c, id)), S(cu_off(c, in[0])),
+             S(cu_off(c, in[1])));
+    rc = row_kernel(
+        c, name, "dx = y (dy - sum(dy y)) over each row (dx may be dy)",
+        "$T *dx, const $T *dy, const $T *y",
+        "  const $T *dyr = dy + r * $0, *yr = y + r * $0;\n  $T *dxr = dx + r * $0;\n",
+        "  double dot = 0;\n"
+        "  for (int c = threadIdx.x; c < $0; c += blockDim.x) dot += (double)dyr[c] * "
+        "(double)yr[c];\n"
+        "  const $T td = ($T)ftc_block_sum(dot, sh);\n"
+        "  for (int c = threadIdx.x; c < $0; c += blockDim.x) dxr[c] = yr[c] * (dyr[c] - td);\n",
+        C, rows, args);
     break;
   default:
     fprintf(stderr, "ftc: internal: no CUDA row emitter for %s\n", ir_ops[n->op].name);

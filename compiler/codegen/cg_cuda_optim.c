@@ -47,9 +47,11 @@ int64_t cu_emit_optim(Cu *c, FILE *o, int64_t *ntensors) {
   const IrGraph *g = c->g;
   const Plan *p = c->p;
   int64_t nch = 0, nt = 0;
-  fprintf(o, "/* trainable tensors: weight, gradient, state 0, state 1, elements, decay,\n"
-             " * first chunk (%d elements a chunk) -- uploaded to FTC_TENSORS_OFF once */\n"
-             "static const rt_dev_tensor tensors[] = {\n", CHUNK);
+  fprintf(o,
+          "/* trainable tensors: weight, gradient, state 0, state 1, elements, decay,\n"
+          " * first chunk (%d elements a chunk) -- uploaded to FTC_TENSORS_OFF once */\n"
+          "static const rt_dev_tensor tensors[] = {\n",
+          CHUNK);
   for (int i = 0; i < g->n; i++) {
     const IrNode *n = &g->nodes[i];
     if (n->dead || n->op != IR_PARAM || n->role != IR_ROLE_PARAM || !n->trainable) continue;
@@ -66,52 +68,57 @@ int64_t cu_emit_optim(Cu *c, FILE *o, int64_t *ntensors) {
   if (nt == 0) fprintf(o, "  {0, 0, -1, -1, 0, 0, 0}\n");
   fprintf(o, "};\n\n");
   *ntensors = nt;
-  const char *kind = c->r->opt == OPT_ADAMW ? "adamw" : c->r->opt == OPT_ADAGRAD ? "adagrad" : "sgd";
+  const char *kind = c->r->opt == OPT_ADAMW     ? "adamw"
+                     : c->r->opt == OPT_ADAGRAD ? "adagrad"
+                                                : "sgd";
   char name[64], args[256], chunk[32];
   snprintf(name, sizeof name, "optim_%s_%s", kind, c->f64 ? "f64" : "f32");
   snprintf(chunk, sizeof chunk, "%d", CHUNK);
   const char *argv[] = {chunk};
-  char *t = cu_str(c,
-                   "{\n"
-                   "  __shared__ double sh[33];\n"
-                   "  /* this block's tensor: the last whose first chunk <= ours */\n"
-                   "  const i64 ch = blockIdx.x;\n"
-                   "  i64 lo = 0, hi = ntab - 1;\n"
-                   "  while (lo < hi) {\n"
-                   "    const i64 mid = (lo + hi + 1) / 2;\n"
-                   "    if (tab[mid * 7 + 6] <= ch) lo = mid;\n"
-                   "    else hi = mid - 1;\n"
-                   "  }\n"
-                   "  const i64 *e = tab + lo * 7;\n"
-                   "  const i64 i0 = (ch - e[6]) * $0, i1 = FTC_MIN(i0 + $0, e[4]);\n"
-                   "  $T *w = ($T *)(base + e[0]);\n"
-                   "  const $T *g = (const $T *)(base + e[1]);\n"
-                   "  $T *s0 = e[2] >= 0 ? ($T *)(base + e[2]) : ($T *)0;\n"
-                   "  $T *s1 = e[3] >= 0 ? ($T *)(base + e[3]) : ($T *)0;\n"
-                   "  const int decay = e[5] != 0;\n"
-                   "  /* the CPU's scalars (runtime/optim.c), cast to the element type */\n"
-                   "  const $T lrt = ($T)sc[0], gs = ($T)sc[1], wd = decay ? ($T)sc[2] : ($T)0;\n"
-                   "  const $T mom = ($T)sc[3], b1 = ($T)sc[4], b2 = ($T)sc[5], eps = ($T)sc[6];\n"
-                   "  const $T step = ($T)sc[7], rbc2 = ($T)sc[8], keep = decay ? ($T)sc[9] : ($T)1;\n"
-                   "  (void)lrt; (void)wd; (void)mom; (void)b1; (void)b2; (void)eps; (void)step;\n"
-                   "  (void)rbc2; (void)keep; (void)s1;\n"
-                   "  double ss = 0;\n"
-                   "  for (i64 i = i0 + threadIdx.x; i < i1; i += blockDim.x) {\n"
-                   "    ss += (double)g[i] * (double)g[i];\n"
-                   "    if (update) {\n"
-                   "%s"
-                   "    }\n"
-                   "  }\n"
-                   "  ss = ftc_block_sum(ss, sh);\n"
-                   "  if (threadIdx.x == 0) part[ch] = ss;\n"
-                   "}\n",
-                   update_text(c->r->opt));
+  char *t =
+      cu_str(c,
+             "{\n"
+             "  __shared__ double sh[33];\n"
+             "  /* this block's tensor: the last whose first chunk <= ours */\n"
+             "  const i64 ch = blockIdx.x;\n"
+             "  i64 lo = 0, hi = ntab - 1;\n"
+             "  while (lo < hi) {\n"
+             "    const i64 mid = (lo + hi + 1) / 2;\n"
+             "    if (tab[mid * 7 + 6] <= ch) lo = mid;\n"
+             "    else hi = mid - 1;\n"
+             "  }\n"
+             "  const i64 *e = tab + lo * 7;\n"
+             "  const i64 i0 = (ch - e[6]) * $0, i1 = FTC_MIN(i0 + $0, e[4]);\n"
+             "  $T *w = ($T *)(base + e[0]);\n"
+             "  const $T *g = (const $T *)(base + e[1]);\n"
+             "  $T *s0 = e[2] >= 0 ? ($T *)(base + e[2]) : ($T *)0;\n"
+             "  $T *s1 = e[3] >= 0 ? ($T *)(base + e[3]) : ($T *)0;\n"
+             "  const int decay = e[5] != 0;\n"
+             "  /* the CPU's scalars (runtime/optim.c), cast to the element type */\n"
+             "  const $T lrt = ($T)sc[0], gs = ($T)sc[1], wd = decay ? ($T)sc[2] : ($T)0;\n"
+             "  const $T mom = ($T)sc[3], b1 = ($T)sc[4], b2 = ($T)sc[5], eps = ($T)sc[6];\n"
+             "  const $T step = ($T)sc[7], rbc2 = ($T)sc[8], keep = decay ? ($T)sc[9] : ($T)1;\n"
+             "  (void)lrt; (void)wd; (void)mom; (void)b1; (void)b2; (void)eps; (void)step;\n"
+             "  (void)rbc2; (void)keep; (void)s1;\n"
+             "  double ss = 0;\n"
+             "  for (i64 i = i0 + threadIdx.x; i < i1; i += blockDim.x) {\n"
+             "    ss += (double)g[i] * (double)g[i];\n"
+             "    if (update) {\n"
+             "%s"
+             "    }\n"
+             "  }\n"
+             "  ss = ftc_block_sum(ss, sh);\n"
+             "  if (threadIdx.x == 0) part[ch] = ss;\n"
+             "}\n",
+             update_text(c->r->opt));
   char *body = t ? cu_tmpl(c, t, name, argv, 1) : NULL;
-  char *params = cu_tmpl(c, "unsigned char *base, const i64 *tab, i64 ntab, const double *sc, "
-                            "double *part, i64 update", name, NULL, 0);
+  char *params = cu_tmpl(c,
+                         "unsigned char *base, const i64 *tab, i64 ntab, const double *sc, "
+                         "double *part, i64 update",
+                         name, NULL, 0);
   snprintf(c->what, sizeof c->what, "the %s update of %lld tensors", kind, S(nt));
-  int ko = cu_kernel(c, name, "one chunk of one tensor: sum g^2 and (update = 1) the update", params,
-                     body, 1, 0);
+  int ko = cu_kernel(c, name, "one chunk of one tensor: sum g^2 and (update = 1) the update",
+                     params, body, 1, 0);
   free(t);
   free(body);
   free(params);
@@ -133,7 +140,9 @@ int64_t cu_emit_optim(Cu *c, FILE *o, int64_t *ntensors) {
   for (int upd = 1; upd >= 0; upd--) {
     FILE *keep = c->host;
     c->host = o;
-    fprintf(o, "/* %s */\nstatic void %s(rt_dev *d, unsigned char *B, int no_grads) {\n  (void)no_grads;\n",
+    fprintf(o,
+            "/* %s */\nstatic void %s(rt_dev *d, unsigned char *B, int no_grads) {\n  "
+            "(void)no_grads;\n",
             upd ? "the optimizer update (and sum of g^2 to FTC_SUMSQ_OFF)"
                 : "the sum of g^2 alone (clipping)",
             upd ? "site_update" : "site_sumsq");

@@ -176,7 +176,8 @@ static void test_gradcheck_zoo(void) {
     check_failures++;
   } else {
     snprintf(exe, sizeof exe, "%s/zoo", dir);
-    CHECK(build_trainer(&d, exe, NULL, 0) == 0, "building the zoo trainer failed");
+    BuildOpts bo = {NULL, NULL, "none", 0};
+    CHECK(build_trainer(&d, exe, &bo) == 0, "building the zoo trainer failed");
     snprintf(cmd, sizeof cmd, "%s gradcheck --samples 64 --threads 1 > %s/out.txt 2>&1", exe,
              dir);
     int rc = system(cmd);

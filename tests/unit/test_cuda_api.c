@@ -19,8 +19,9 @@ int main(void) {
   printf("test_cuda_api: skipped (ftc was configured without the CUDA toolkit)\n");
   return 77;
 #else
-#define SAME(a, b) CHECK((long long)(a) == (long long)(b), "%s = %lld, the header says %lld", #a, \
-                         (long long)(a), (long long)(b))
+#define SAME(a, b)                                                                                 \
+  CHECK((long long)(a) == (long long)(b), "%s = %lld, the header says %lld", #a, (long long)(a),   \
+        (long long)(b))
   SAME(RT_CUDA_ERROR_STUB_LIBRARY, CUDA_ERROR_STUB_LIBRARY);
   SAME(RT_CUDA_ERROR_NO_DEVICE, CUDA_ERROR_NO_DEVICE);
   SAME(RT_CU_ATTR_MULTIPROCESSOR_COUNT, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
@@ -44,6 +45,7 @@ int main(void) {
   SAME(RT_CUDA_R_16BF, CUDA_R_16BF);
   SAME(RT_CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F);
   SAME(RT_CUBLAS_COMPUTE_64F, CUBLAS_COMPUTE_64F);
+  SAME(RT_CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_32F_FAST_TF32);
   SAME(RT_CUBLAS_OP_N, CUBLAS_OP_N);
   SAME(RT_CUBLAS_OP_T, CUBLAS_OP_T);
   SAME(RT_LT_DESC_TRANSA, CUBLASLT_MATMUL_DESC_TRANSA);

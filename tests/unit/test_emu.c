@@ -23,7 +23,11 @@ typedef long long i64;
 #define FTC_FULL 0xffffffffu
 
 /* ---- kernels (the generator's subset) --------------------------------------- */
-typedef struct { const float *x; float *y; i64 n; } SumArgs;
+typedef struct {
+  const float *x;
+  float *y;
+  i64 n;
+} SumArgs;
 /* per block: y[b] = sum of x over the block's 256 elements (shared tree) */
 FTC_KERNEL void block_sum(const float *x, float *y, i64 n) {
   __shared__ float s[256];
@@ -41,7 +45,9 @@ static void t_block_sum(const void *p) {
   block_sum(a->x, a->y, a->n);
 }
 
-typedef struct { int *out; } ShflArgs;
+typedef struct {
+  int *out;
+} ShflArgs;
 /* per lane of a 48-thread block: 8 results of shuffles and votes */
 FTC_KERNEL void shuffles(int *out) {
   const int l = (int)threadIdx.x, lane = l & 31;
@@ -60,7 +66,11 @@ FTC_KERNEL void shuffles(int *out) {
 }
 static void t_shuffles(const void *p) { shuffles(((const ShflArgs *)p)->out); }
 
-typedef struct { int *count; float *fsum; int *coords; } AtomArgs;
+typedef struct {
+  int *count;
+  float *fsum;
+  int *coords;
+} AtomArgs;
 FTC_KERNEL void atomics(int *count, float *fsum, int *coords) {
   atomicAdd(count, 1);
   atomicAdd(fsum, 0.5f);
@@ -77,7 +87,9 @@ static void t_atomics(const void *p) {
   atomics(a->count, a->fsum, a->coords);
 }
 
-typedef struct { float *y; } DynArgs;
+typedef struct {
+  float *y;
+} DynArgs;
 /* reverse 64 values through dynamic shared memory */
 FTC_KERNEL void dyn(float *y) {
   FTC_DYN_SMEM(float, s);
@@ -90,13 +102,18 @@ static void t_dyn(const void *p) { dyn(((const DynArgs *)p)->y); }
 FTC_KERNEL void bad_barrier(float *y) {
   /* half the warp waits at the block barrier, half at a warp barrier: a
    * hang on a GPU, a named error in the emulator */
-  if (threadIdx.x < 16) __syncthreads();
-  else __syncwarp();
+  if (threadIdx.x < 16)
+    __syncthreads();
+  else
+    __syncwarp();
   y[threadIdx.x] = 1;
 }
 static void t_bad(const void *p) { bad_barrier(((const DynArgs *)p)->y); }
 
-typedef struct { float *y; i64 n; } IncArgs;
+typedef struct {
+  float *y;
+  i64 n;
+} IncArgs;
 FTC_KERNEL void inc(float *y, i64 n) {
   const i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) y[i] += 1.0f;
@@ -152,7 +169,8 @@ static void ref_gemm(const rt_gemm *g, const void *A, const void *B, double *D, 
     for (int64_t i = 0; i < g->m; i++) {
       double s = 0;
       for (int64_t k = 0; k < g->k; k++)
-        s += ref_at(A, g->type_ab, i, k, g->lda, g->ta) * ref_at(B, g->type_ab, k, j, g->ldb, g->tb);
+        s +=
+            ref_at(A, g->type_ab, i, k, g->lda, g->ta) * ref_at(B, g->type_ab, k, j, g->ldb, g->tb);
       s = g->alpha * s + g->beta * C0[i + j * g->ldc];
       if (g->epi == RT_EPI_BIAS || g->epi == RT_EPI_GELU_AUX_BIAS) s += bias[i];
       if (g->epi == RT_EPI_GELU_AUX_BIAS) {
@@ -180,20 +198,53 @@ static void nop_site(rt_dev *d, unsigned char *B, int ng) { (void)d, (void)B, (v
 static int check_gemms(void) {
   /* cases: ta tb m n k lda ldb ldc batch epi types */
   rt_gemm gm[] = {
-      {0, 0, 5, 7, 3, 5, 3, 5, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "nn"},
-      {1, 0, 5, 7, 3, 3, 3, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 1, RT_EPI_NONE, -1, -1, -1, "tn acc ldc"},
-      {0, 1, 4, 6, 8, 4, 6, 4, 3, 32, 48, 24, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "nt batch"},
-      {1, 1, 6, 5, 4, 4, 5, 6, 2, 24, 0, 30, RT_DT_F32, RT_DT_F32, 2, 0, RT_EPI_NONE, -1, -1, -1, "tt shared B"},
-      {0, 0, 6, 4, 5, 6, 5, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BIAS, 0, -1, -1, "bias"},
-      {0, 0, 6, 4, 5, 6, 5, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_GELU_AUX_BIAS, 0, 64, 6, "gelu aux bias"},
-      {0, 1, 6, 4, 5, 6, 4, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BGRADA, 0, -1, -1, "bgrad a"},
-      {1, 0, 6, 4, 5, 5, 5, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BGRADB, 0, -1, -1, "bgrad b"},
-      {0, 0, 8, 8, 16, 8, 16, 8, 1, 0, 0, 0, RT_DT_BF16, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "bf16 in"},
+      {0, 0,         5,         7, 3, 5,           3,  5,  1,  0,   0,
+       0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "nn"},
+      {1, 0,         5,         7, 3, 3,           3,  6,  1,  0,           0,
+       0, RT_DT_F32, RT_DT_F32, 1, 1, RT_EPI_NONE, -1, -1, -1, "tn acc ldc"},
+      {0,  1,         4,         6, 8, 4,           6,  4,  3,  32,        48,
+       24, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "nt batch"},
+      {1,  1,         6,         5, 4, 4,           5,  6,  2,  24,           0,
+       30, RT_DT_F32, RT_DT_F32, 2, 0, RT_EPI_NONE, -1, -1, -1, "tt shared B"},
+      {0, 0,         6,         4, 5, 6,           5, 6,  1,  0,     0,
+       0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BIAS, 0, -1, -1, "bias"},
+      {0,
+       0,
+       6,
+       4,
+       5,
+       6,
+       5,
+       6,
+       1,
+       0,
+       0,
+       0,
+       RT_DT_F32,
+       RT_DT_F32,
+       1,
+       0,
+       RT_EPI_GELU_AUX_BIAS,
+       0,
+       64,
+       6,
+       "gelu aux bias"},
+      {0, 1,  6,  4,        5, 6, 4, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BGRADA,
+       0, -1, -1, "bgrad a"},
+      {1, 0,  6,  4,        5, 5, 5, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BGRADB,
+       0, -1, -1, "bgrad b"},
+      {0, 0,          8,         8, 16, 8,           16, 8,  1,  0,        0,
+       0, RT_DT_BF16, RT_DT_F32, 1, 0,  RT_EPI_NONE, -1, -1, -1, "bf16 in"},
   };
   const int ng = (int)(sizeof gm / sizeof gm[0]);
   rt_dev_site_fn fns[1] = {nop_site};
-  rt_dev_program prog = {.gemms = gm, .ngemms = ng, .arena_bytes = 1 << 16, .bytes = 1 << 16,
-                         .site_fn = fns, .update = nop_site, .sumsq = nop_site};
+  rt_dev_program prog = {.gemms = gm,
+                         .ngemms = ng,
+                         .arena_bytes = 1 << 16,
+                         .bytes = 1 << 16,
+                         .site_fn = fns,
+                         .update = nop_site,
+                         .sumsq = nop_site};
   rt_dev *d = rt_dev_open(RT_DEVICE_EMU, 0, &prog);
   CHECK(d != NULL, "emu device opens");
   if (!d) return 1;
@@ -252,8 +303,13 @@ static int check_gemms(void) {
 static void check_graph(void) {
   rt_dev_kernel ks[] = {{"inc", t_inc, 0, 0}};
   rt_dev_site_fn fns[1] = {nop_site};
-  rt_dev_program prog = {.kernels = ks, .nkernels = 1, .arena_bytes = 4096, .bytes = 4096,
-                         .site_fn = fns, .update = nop_site, .sumsq = nop_site};
+  rt_dev_program prog = {.kernels = ks,
+                         .nkernels = 1,
+                         .arena_bytes = 4096,
+                         .bytes = 4096,
+                         .site_fn = fns,
+                         .update = nop_site,
+                         .sumsq = nop_site};
   rt_dev *d = rt_dev_open(RT_DEVICE_EMU, 0, &prog);
   CHECK(d != NULL, "emu device opens");
   if (!d) return;
@@ -324,7 +380,8 @@ int main(void) {
   CHECK(coords[2 * 24 * 3 * 3] == 5 * 100 + 23, "atomicMax %d", coords[2 * 24 * 3 * 3]);
   for (int t = 0; t < 24; t++)
     CHECK(coords[t * 3] == t % 4 && coords[t * 3 + 1] == (t / 4) % 3 && coords[t * 3 + 2] == t / 12,
-          "thread %d coordinates (%d,%d,%d)", t, coords[t * 3], coords[t * 3 + 1], coords[t * 3 + 2]);
+          "thread %d coordinates (%d,%d,%d)", t, coords[t * 3], coords[t * 3 + 1],
+          coords[t * 3 + 2]);
 
   /* dynamic shared memory */
   float r[64];
@@ -348,9 +405,11 @@ int main(void) {
   CHECK(rt_f32_to_bf16(1.0f) == 0x3f80 && rt_bf16_to_f32(0x3f80) == 1.0f, "bf16 1.0");
   CHECK(rt_f32_to_bf16(1.00390625f) == 0x3f80, "bf16 ties to even (down)");
   CHECK(rt_f32_to_bf16(1.01171875f) == 0x3f82, "bf16 ties to even (up)");
-  CHECK(rt_f32_to_bf16(-INFINITY) == 0xff80 && (rt_f32_to_bf16(NAN) & 0x7fc0) == 0x7fc0, "bf16 inf nan");
+  CHECK(rt_f32_to_bf16(-INFINITY) == 0xff80 && (rt_f32_to_bf16(NAN) & 0x7fc0) == 0x7fc0,
+        "bf16 inf nan");
   CHECK(rt_f32_to_f16(1.0f) == 0x3c00 && rt_f16_to_f32(0x3c00) == 1.0f, "f16 1.0");
-  CHECK(rt_f32_to_f16(65504.0f) == 0x7bff && rt_f32_to_f16(65520.0f) == 0x7c00, "f16 max, overflow");
+  CHECK(rt_f32_to_f16(65504.0f) == 0x7bff && rt_f32_to_f16(65520.0f) == 0x7c00,
+        "f16 max, overflow");
   CHECK(rt_f32_to_f16(5.9604644775390625e-8f) == 0x0001, "f16 smallest subnormal");
   CHECK(rt_f32_to_f16(2.98023223876953125e-8f) == 0x0000, "f16 half of it ties to 0");
   CHECK(rt_f16_to_f32(0x0001) == 5.9604644775390625e-8f, "f16 subnormal back");
