@@ -143,6 +143,10 @@ enum {
   RT_LT_EPI_BGRADB = 512,
   /* cublasLtMatmulPreferenceAttributes_t */
   RT_LT_PREF_MAX_WORKSPACE_BYTES = 1,
+  RT_LT_PREF_MIN_ALIGNMENT_A_BYTES = 5,
+  RT_LT_PREF_MIN_ALIGNMENT_B_BYTES = 6,
+  RT_LT_PREF_MIN_ALIGNMENT_C_BYTES = 7,
+  RT_LT_PREF_MIN_ALIGNMENT_D_BYTES = 8,
 };
 
 typedef struct rt_cublaslt_api {

@@ -150,10 +150,16 @@ static int prepare(rt_dev *d, const rt_gemm *g, Site *s) {
   uint64_t wsb = (uint64_t)d->prog->ws_bytes;
   rt_cublasLtMatmulHeuristicResult_t res;
   int got = 0;
+  /* the pointers' real alignment: cuBLASLt assumes 256 bytes otherwise */
+  uint32_t al = g->align > 0 ? (uint32_t)(g->align < 256 ? g->align : 256) : 4;
   int rc =
       LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MAX_WORKSPACE_BYTES, &wsb,
                                               sizeof wsb),
          w) ||
+      LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_A_BYTES, &al, 4), w) ||
+      LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_B_BYTES, &al, 4), w) ||
+      LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_C_BYTES, &al, 4), w) ||
+      LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_D_BYTES, &al, 4), w) ||
       LT(cublasLtMatmulAlgoGetHeuristic(c->h, s->op, s->a, s->b, s->c, s->c, pref, 1, &res, &got),
          w);
   c->lt->cublasLtMatmulPreferenceDestroy(pref);

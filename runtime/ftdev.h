@@ -48,6 +48,8 @@ typedef struct rt_gemm {
   rt_epi epi;
   int64_t bias_off, aux_off, aux_ld; /* -1 = none */
   const char *site;                  /* "%12 matmul h.0.attn.c_attn (gpt2.ft:20)" */
+  int64_t align;                     /* every A, B, D pointer of its calls is aligned to
+                                        this many bytes (0 = unknown: 4) */
 } rt_gemm;
 
 /* One kernel of the module. `emu` runs one thread of it on the host

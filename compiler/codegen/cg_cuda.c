@@ -387,7 +387,7 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
             S(q->sa), S(q->sb), S(q->sc), q->type_ab, q->type_cd, cu_dbl(q->alpha, d1, 64),
             cu_dbl(q->beta, d2, 64), q->epi, S(q->bias_off), S(q->aux_off), S(q->aux_ld));
     for (const char *s = q->site; *s; s++) fputc(*s == '"' || *s == '\\' ? '\'' : *s, sites);
-    fprintf(sites, "\"},\n");
+    fprintf(sites, "\", %lld},\n", S(q->align));
   }
   if (c.ngm == 0) fprintf(sites, "  {0}\n");
   fprintf(sites, "};\n\n");

@@ -43,6 +43,8 @@ typedef struct CuGemm {
   int epi; /* rt_epi */
   int64_t bias_off, aux_off, aux_ld;
   char *site;
+  int64_t align;            /* the largest power of two (<= 256) dividing every
+                               pointer of its calls; 0 until the first call */
 } CuGemm;
 
 typedef struct Cu {
@@ -98,13 +100,13 @@ int cu_map(Cu *c, const char *name, const char *doc, const char *params, const c
            int64_t n, const char *args);
 /* Host code: a product site (registered, deduplicated). */
 int cu_gemm(Cu *c, const CuGemm *g);
-void cu_call_gemm(Cu *c, int g, const char *A, const char *B, const char *D);
+void cu_call_gemm(Cu *c, int g, int64_t A, int64_t B, int64_t D); /* arena offsets */
 /* The IR's row-major product y[M,N] = op(a)[M,K] @ op(b)[K,N] (batched at
  * element strides sa, sb; y += when beta = 1) as a product site, and its
  * call with the operands as host expressions (cg_cuda_gemm.c). */
 int cu_mm(Cu *c, int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t batch, int64_t sa,
           int64_t sb, double beta);
-void cu_mm_call(Cu *c, int g, const char *y, const char *a, const char *b);
+void cu_mm_call(Cu *c, int g, int64_t y, int64_t a, int64_t b);
 
 /* ---- node emitters ------------------------------------------------------------ */
 int64_t cu_numel(const Cu *c, int id);

@@ -50,7 +50,7 @@ int cu_mm(Cu *c, int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t batch,
   return cu_gemm(c, &g);
 }
 
-void cu_mm_call(Cu *c, int g, const char *y, const char *a, const char *b) {
+void cu_mm_call(Cu *c, int g, int64_t y, int64_t a, int64_t b) {
   cu_call_gemm(c, g, b, a, y);
 }
 
@@ -232,10 +232,6 @@ int cu_emit_matmul(Cu *c, int id) {
   } else {
     g = cu_mm(c, ta, tb, M, N, K, batch, sa, sb, acc ? 1.0 : 0.0);
   }
-  char ys[32], as[32], bs[32];
-  snprintf(ys, sizeof ys, "D(%lld)", S(yoff));
-  snprintf(as, sizeof as, "D(%lld)", S(cu_off(c, n->in[0])));
-  snprintf(bs, sizeof bs, "D(%lld)", S(cu_off(c, n->in[1])));
-  cu_mm_call(c, g, ys, as, bs);
+  cu_mm_call(c, g, yoff, cu_off(c, n->in[0]), cu_off(c, n->in[1]));
   return g < 0 ? -1 : 0;
 }

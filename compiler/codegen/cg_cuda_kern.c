@@ -271,16 +271,20 @@ int cu_gemm(Cu *c, const CuGemm *g) {
   return c->ngm++;
 }
 
-void cu_call_gemm(Cu *c, int g, const char *A, const char *B, const char *D) {
+void cu_call_gemm(Cu *c, int g, int64_t A, int64_t B, int64_t D) {
   if (g < 0 || c->err) return;
-  const CuGemm *m = &c->gm[g];
-  fprintf(
-      c->host, "  rt_dev_gemm(d, %d, %s, %s, %s); /* D[%lld,%lld] = %s%s x %s%s, k %lld%s%s */\n",
-      g, A, B, D, (long long)m->m, (long long)m->n, m->ta ? "A^T" : "A", m->batch > 1 ? "[b]" : "",
-      m->tb ? "B^T" : "B", m->batch > 1 ? "[b]" : "", (long long)m->k, m->beta != 0 ? ", += D" : "",
-      m->epi == 1   ? ", + bias"
-      : m->epi >= 3 ? ", bias grad"
-                    : "");
+  CuGemm *m = &c->gm[g];
+  /* the alignment every call guarantees (the device base is 256-aligned) */
+  int64_t al = 256;
+  while (al > 4 && (A % al || B % al || D % al)) al /= 2;
+  if (m->align == 0 || al < m->align) m->align = al;
+  fprintf(c->host,
+          "  rt_dev_gemm(d, %d, D(%lld), D(%lld), D(%lld)); /* D[%lld,%lld] = %s%s x %s%s, k "
+          "%lld%s%s */\n",
+          g, (long long)A, (long long)B, (long long)D, (long long)m->m, (long long)m->n,
+          m->ta ? "A^T" : "A", m->batch > 1 ? "[b]" : "", m->tb ? "B^T" : "B",
+          m->batch > 1 ? "[b]" : "", (long long)m->k, m->beta != 0 ? ", += D" : "",
+          m->epi == 1 ? ", + bias" : m->epi >= 3 ? ", bias grad" : "");
 }
 
 void cu_copy(Cu *c, int64_t dst_off, int64_t src_off, int64_t bytes) {

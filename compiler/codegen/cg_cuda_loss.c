@@ -126,7 +126,7 @@ static int lm_head(Cu *c, int id) {
   const int64_t cnt = cu_scratch(c, 16 + N * 8), terms = cnt + 16;
   const int64_t x = cu_off(c, in[0]), w = cu_off(c, in[1]), tgt = cu_off(c, in[2]);
   const int64_t ws = cu_off(c, in[3]), dx = cu_off(c, in[4]), dw = cu_off(c, in[5]);
-  char args[256], ys[48], as[48], bs[48];
+  char args[256];
   count_kernel(c, N, cnt, tgt, -1);
   fprintf(c->host, "  /* chunks of %lld rows: logits into the workspace, never [%lld, %lld] */\n",
           S(R), S(N), S(V));
@@ -134,32 +134,24 @@ static int lm_head(Cu *c, int id) {
     /* pass 0: loss only (no_grads: eval, sampling); pass 1: training */
     fprintf(c->host, pass == 0 ? "  if (no_grads) {\n" : "  } else {\n");
     for (int64_t r0 = 0; r0 < N; r0 += R) {
-      const int64_t rows = N - r0 < R ? N - r0 : R;
+      const int64_t rows = N - r0 < R ? N - r0 : R, xr = x + r0 * C * es;
       int g = cu_mm(c, 0, wt, rows, V, C, 1, 0, 0, 0.0);
-      snprintf(ys, sizeof ys, "D(%lld)", S(ws));
-      snprintf(as, sizeof as, "D(%lld)", S(x + r0 * C * es));
-      snprintf(bs, sizeof bs, "D(%lld)", S(w));
-      cu_mm_call(c, g, ys, as, bs);
-      snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), D(%lld)", S(terms + r0 * 8),
-               S(ws), S(ws), S(tgt + r0 * 4), S(cnt));
+      cu_mm_call(c, g, ws, xr, w);
+      snprintf(args, sizeof args, "D(%lld), D(%lld), D(%lld), D(%lld), D(%lld)",
+               S(terms + r0 * 8), S(ws), S(ws), S(tgt + r0 * 4), S(cnt));
       rows_kernel(c, V, pass, rows, args);
       if (!pass) continue;
       /* dx rows = dlogits @ op(w)^T */
       g = cu_mm(c, 0, !wt, rows, C, V, 1, 0, 0, 0.0);
-      snprintf(ys, sizeof ys, "D(%lld)", S(dx + r0 * C * es));
-      snprintf(as, sizeof as, "D(%lld)", S(ws));
-      cu_mm_call(c, g, ys, as, bs);
+      cu_mm_call(c, g, dx + r0 * C * es, ws, w);
       if (frozen) continue;
       /* dw (+)= dlogits^T @ x rows ([V,C]) or x rows^T @ dlogits ([C,V]) */
-      snprintf(ys, sizeof ys, "D(%lld)", S(dw));
-      char xs[48];
-      snprintf(xs, sizeof xs, "D(%lld)", S(x + r0 * C * es));
       if (wt) {
         g = cu_mm(c, 1, 0, V, C, rows, 1, 0, 0, r0 > 0 ? 1.0 : 0.0);
-        cu_mm_call(c, g, ys, as, xs);
+        cu_mm_call(c, g, dw, ws, xr);
       } else {
         g = cu_mm(c, 1, 0, C, V, rows, 1, 0, 0, r0 > 0 ? 1.0 : 0.0);
-        cu_mm_call(c, g, ys, xs, as);
+        cu_mm_call(c, g, dw, xr, ws);
       }
     }
     if (pass == 1 && N <= 0 && !frozen)
