@@ -99,6 +99,7 @@ rt_dev *rt_dev_open(rt_device_kind k, int ordinal, const rt_dev_program *prog) {
 void rt_dev_close(rt_dev *d) {
   if (!d) return;
   d->ops->close(d);
+  free(d->epi_apart);
   free(d);
 }
 
@@ -128,13 +129,41 @@ void rt_dev_launch(rt_dev *d, int k, unsigned gx, unsigned gy, unsigned gz, unsi
   d->ops->launch(d, k, g, b, args, argsz);
 }
 
+/* A product's epilogue as a kernel after the plain product (ftdev.h:
+ * k_epi_bias, k_epi_bgrad; their parameters are these structs' fields). */
+static void epilogue_apart(rt_dev *d, int g, const void *A, void *D) {
+  const rt_dev_program *p = d->prog;
+  const rt_gemm *m = &p->gemms[g];
+  if (m->epi == RT_EPI_BIAS && p->k_epi_bias >= 0) {
+    struct {
+      void *d;
+      const void *bias;
+      int64_t m, n, ldc, batch, sc;
+    } a = {D, d->base + m->bias_off, m->m, m->n, m->ldc, m->batch, m->stride_c};
+    int64_t t = m->m * m->n * m->batch, gx = (t + 255) / 256;
+    rt_dev_launch(d, p->k_epi_bias, (unsigned)(gx > 8192 ? 8192 : gx), 1, 1, 256, 1, 1, &a,
+                  sizeof a);
+  } else if (m->epi == RT_EPI_BGRADA && p->k_epi_bgrad >= 0) {
+    struct {
+      void *bias;
+      const void *A;
+      int64_t m, k, lda, ta;
+    } a = {d->base + m->bias_off, A, m->m, m->k, m->lda, m->ta};
+    rt_dev_launch(d, p->k_epi_bgrad, (unsigned)((m->m + 255) / 256), 1, 1, 256, 1, 1, &a, sizeof a);
+  } else {
+    rt_dev_fail(d, "product %s: epilogue %d has no kernel to run apart", m->site, (int)m->epi);
+  }
+}
+
 void rt_dev_gemm(rt_dev *d, int g, const void *A, const void *B, void *D) {
   if (d->failed) return;
   if (g < 0 || g >= d->prog->ngemms) {
     rt_dev_fail(d, "internal error: product %d of %d called", g, d->prog->ngemms);
     return;
   }
-  d->ops->gemm(d, g, A, B, D);
+  const int apart = d->epi_apart && d->epi_apart[g];
+  d->ops->gemm(d, g, A, B, D, apart);
+  if (apart) epilogue_apart(d, g, A, D);
 }
 
 void rt_dev_copy(rt_dev *d, void *dst, const void *src, int64_t bytes) {

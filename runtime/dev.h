@@ -26,7 +26,8 @@ typedef struct rt_dev_ops {
   void (*close)(rt_dev *d);
   void (*launch)(rt_dev *d, int k, const unsigned g[3], const unsigned b[3], const void *args,
                  size_t n);
-  void (*gemm)(rt_dev *d, int g, const void *A, const void *B, void *D);
+  /* plain = 1: the product without its epilogue (dev.c runs it apart) */
+  void (*gemm)(rt_dev *d, int g, const void *A, const void *B, void *D, int plain);
   void (*copy)(rt_dev *d, void *dst, const void *src, int64_t n);
   void (*fill)(rt_dev *d, void *dst, int byte, int64_t n);
   /* host <-> device at byte offsets; both return when the host buffer may
@@ -51,6 +52,9 @@ struct rt_dev {
   unsigned char *base; /* device address of offset 0 */
   int ordinal;         /* cuda:N */
   int failed;          /* sticky: a call failed (printed) */
+  unsigned char *epi_apart; /* per product: its epilogue runs as a kernel after
+                               the plain product (the backend refused it, or
+                               FTC_EMU_EPILOGUE_APART=1 under emu); NULL = none */
   void *impl;          /* the backend's state */
   char name[160];      /* for the startup line */
 };

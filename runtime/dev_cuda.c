@@ -100,8 +100,18 @@ static int layout(rt_dev *d, rt_cublasLtMatrixLayout_t *l, rt_dt t, int64_t rows
   return 0;
 }
 
-/* Descriptors, layouts and an algorithm for one product site. */
-static int prepare(rt_dev *d, const rt_gemm *g, Site *s) {
+static void unprepare(Cuda *c, Site *s) {
+  if (s->op) c->lt->cublasLtMatmulDescDestroy(s->op);
+  if (s->a) c->lt->cublasLtMatrixLayoutDestroy(s->a);
+  if (s->b) c->lt->cublasLtMatrixLayoutDestroy(s->b);
+  if (s->c) c->lt->cublasLtMatrixLayoutDestroy(s->c);
+  memset(s, 0, sizeof *s);
+}
+
+/* Descriptors, layouts and an algorithm for one product site. A product
+ * whose epilogue cuBLASLt has no algorithm for is prepared plain, and its
+ * epilogue runs as a kernel after it (d->epi_apart, dev.c). */
+static int prepare(rt_dev *d, int gi, const rt_gemm *g, Site *s) {
   Cuda *c = C(d);
   const int f64 = g->type_cd == RT_DT_F64;
   const char *w = g->site;
@@ -159,11 +169,31 @@ static int prepare(rt_dev *d, const rt_gemm *g, Site *s) {
       LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_A_BYTES, &al, 4), w) ||
       LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_B_BYTES, &al, 4), w) ||
       LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_C_BYTES, &al, 4), w) ||
-      LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_D_BYTES, &al, 4), w) ||
-      LT(cublasLtMatmulAlgoGetHeuristic(c->h, s->op, s->a, s->b, s->c, s->c, pref, 1, &res, &got),
-         w);
+      LT(cublasLtMatmulPreferenceSetAttribute(pref, RT_LT_PREF_MIN_ALIGNMENT_D_BYTES, &al, 4), w);
+  /* not through LT(): a refusal of an epilogue is not a failure yet */
+  rt_cublasStatus_t hs = rc ? 0
+                            : c->lt->cublasLtMatmulAlgoGetHeuristic(c->h, s->op, s->a, s->b, s->c,
+                                                                    s->c, pref, 1, &res, &got);
   c->lt->cublasLtMatmulPreferenceDestroy(pref);
   if (rc) return -1;
+  if ((hs != 0 || got < 1) && g->epi != RT_EPI_NONE &&
+      (g->epi == RT_EPI_BIAS ? d->prog->k_epi_bias : d->prog->k_epi_bgrad) >= 0) {
+    rt_gemm plain = *g;
+    plain.epi = RT_EPI_NONE;
+    unprepare(c, s);
+    if (!d->epi_apart &&
+        !(d->epi_apart = rt_xcalloc((size_t)d->prog->ngemms + 1, 1, "epilogue flags")))
+      return -1;
+    d->epi_apart[gi] = 1;
+    rt_warn("device cuda: cuBLASLt has no algorithm with the %s epilogue for %s: it runs as a "
+            "kernel after the product",
+            g->epi == RT_EPI_BIAS ? "bias" : "bias-gradient", w);
+    return prepare(d, gi, &plain, s);
+  }
+  if (hs != 0) {
+    lt_check(d, hs, "cublasLtMatmulAlgoGetHeuristic", w, __LINE__);
+    return -1;
+  }
   if (got < 1) {
     rt_dev_fail(d, "cuBLASLt has no algorithm for the product at %s (m %lld n %lld k %lld)", w,
                 (long long)g->m, (long long)g->n, (long long)g->k);
@@ -246,7 +276,7 @@ static int cuda_open(rt_dev *d) {
   c->site = rt_xcalloc((size_t)(p->ngemms ? p->ngemms : 1), sizeof *c->site, "product sites");
   if (!c->site) goto fail;
   for (int i = 0; i < p->ngemms; i++)
-    if (prepare(d, &p->gemms[i], &c->site[i]) != 0) goto fail;
+    if (prepare(d, i, &p->gemms[i], &c->site[i]) != 0) goto fail;
   if (CU(cuStreamSynchronize(c->s)) || CU(cuMemGetInfo(&c->free_after, &c->total))) goto fail;
   int drv = 0;
   c->cu->cuDriverGetVersion(&drv);
@@ -268,13 +298,7 @@ static void cuda_close(rt_dev *d) {
   if (c->cu) {
     if (c->s) c->cu->cuStreamSynchronize(c->s);
     if (c->site)
-      for (int i = 0; i < p->ngemms; i++) {
-        Site *s = &c->site[i];
-        if (s->op) c->lt->cublasLtMatmulDescDestroy(s->op);
-        if (s->a) c->lt->cublasLtMatrixLayoutDestroy(s->a);
-        if (s->b) c->lt->cublasLtMatrixLayoutDestroy(s->b);
-        if (s->c) c->lt->cublasLtMatrixLayoutDestroy(s->c);
-      }
+      for (int i = 0; i < p->ngemms; i++) unprepare(c, &c->site[i]);
     if (c->h) c->lt->cublasLtDestroy(c->h);
     if (c->mem) c->cu->cuMemFree(c->mem);
     if (c->mod) c->cu->cuModuleUnload(c->mod);
@@ -297,7 +321,8 @@ static void cuda_launch(rt_dev *d, int k, const unsigned g[3], const unsigned b[
                     NULL, extra));
 }
 
-static void cuda_gemm(rt_dev *d, int g, const void *A, const void *B, void *D) {
+static void cuda_gemm(rt_dev *d, int g, const void *A, const void *B, void *D, int plain) {
+  (void)plain; /* a product run apart was prepared plain */
   Cuda *c = C(d);
   const rt_gemm *m = &d->prog->gemms[g];
   const Site *s = &c->site[g];

@@ -88,6 +88,13 @@ static int emu_open(rt_dev *d) {
     free(e);
     return -1;
   }
+  /* a test hook: every epilogue apart, as a cuBLASLt that refuses them */
+  const char *apart = getenv("FTC_EMU_EPILOGUE_APART");
+  if (apart && !strcmp(apart, "1") && d->prog->k_epi_bias >= 0) {
+    d->epi_apart = rt_xcalloc((size_t)d->prog->ngemms + 1, 1, "epilogue flags");
+    for (int i = 0; d->epi_apart && i < d->prog->ngemms; i++)
+      d->epi_apart[i] = d->prog->gemms[i].epi != RT_EPI_NONE;
+  }
   snprintf(d->name, sizeof d->name, "emu (the CUDA step on the CPU, %d kernels, %d products)",
            d->prog->nkernels, d->prog->ngemms);
   return 0;
@@ -195,7 +202,8 @@ EPILOGUE(double)
 /* Column-major D = alpha op(A) op(B) + beta D is the row-major product
  * D^T = alpha op(B)^T op(A)^T + beta D^T: gemm.h's row-major call with the
  * operands swapped (a col-major operand read row-major is its transpose). */
-static void run_gemm(rt_dev *d, const rt_gemm *g, const void *A, const void *B, void *D) {
+static void run_gemm(rt_dev *d, const rt_gemm *g, const void *A, const void *B, void *D,
+                     int plain) {
   Emu *e = E(d);
   const int int16in = g->type_ab == RT_DT_BF16 || g->type_ab == RT_DT_F16;
   const int int16out = g->type_cd == RT_DT_BF16 || g->type_cd == RT_DT_F16;
@@ -209,7 +217,7 @@ static void run_gemm(rt_dev *d, const rt_gemm *g, const void *A, const void *B, 
       const double *bb = (const double *)B + b * g->stride_b;
       double *y = (double *)D + b * g->stride_c;
       gemm_f64(g->tb, g->ta, g->n, g->m, g->k, g->alpha, bb, g->ldb, a, g->lda, g->beta, y, g->ldc);
-      epilogue_double(d, g, y, a, bb);
+      if (!plain) epilogue_double(d, g, y, a, bb);
     }
     return;
   }
@@ -232,7 +240,7 @@ static void run_gemm(rt_dev *d, const rt_gemm *g, const void *A, const void *B, 
     }
     gemm_f32(g->tb, g->ta, g->n, g->m, g->k, (float)g->alpha, fb, g->ldb, fa, g->lda,
              (float)g->beta, fy, g->ldc);
-    epilogue_float(d, g, fy, fa, fb);
+    if (!plain) epilogue_float(d, g, fy, fa, fb);
     if (int16out)
       for (int64_t j = 0; j < g->n; j++)
         for (int64_t i = 0; i < g->m; i++) {
@@ -253,7 +261,7 @@ static void run_call(rt_dev *d, const Call *c) {
     break;
   }
   case C_GEMM:
-    run_gemm(d, &p->gemms[c->k], c->p0, c->p1, c->p2);
+    run_gemm(d, &p->gemms[c->k], c->p0, c->p1, c->p2, c->byte);
     break;
   case C_COPY:
     memmove(c->p2, c->p0, (size_t)c->n);
@@ -281,8 +289,8 @@ static void emu_launch(rt_dev *d, int k, const unsigned g[3], const unsigned b[3
   memcpy(c->args, args, n);
 }
 
-static void emu_gemm(rt_dev *d, int g, const void *A, const void *B, void *D) {
-  Call now = {C_GEMM, g, {0}, {0}, NULL, 0, A, B, D, 0, 0};
+static void emu_gemm(rt_dev *d, int g, const void *A, const void *B, void *D, int plain) {
+  Call now = {C_GEMM, g, {0}, {0}, NULL, 0, A, B, D, 0, plain};
   Call *c = record(d);
   if (c)
     *c = now;

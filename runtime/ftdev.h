@@ -128,6 +128,11 @@ typedef struct rt_dev_program {
   /* the optimizer update (also writes sum of g^2 to sumsq_off) and the
    * sum of g^2 alone (clipping needs it before the update) */
   rt_dev_site_fn update, sumsq;
+  /* kernels that do a product's epilogue after a plain product, for a
+   * cuBLASLt that refuses it (-1 = the module has none):
+   * epi_bias(D, bias, m, n, ldc, batch, stride_c): D[i + j ldc] += bias[i];
+   * epi_bgrad(bias, A, m, k, lda, ta): bias[i] = sum over k of op(A)[i, :] */
+  int k_epi_bias, k_epi_bgrad;
 } rt_dev_program;
 
 /* ---- calls of the generated host code ---------------------------------- */

@@ -291,6 +291,37 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
   fprintf(sites, "};\n\n");
   if (nsites == 0) fprintf(fns, "  NULL\n");
   fprintf(fns, "};\n\n");
+  /* the epilogues as kernels, for a cuBLASLt that refuses one (ftdev.h) */
+  int k_bias = -1, k_bgrad = -1;
+  for (int i = 0; i < c.ngm; i++)
+    if (c.gm[i].epi != 0 && k_bias < 0) {
+      char nb[64], ng[64];
+      snprintf(c.what, sizeof c.what, "a product whose epilogue cuBLASLt refuses (rt_dev_gemm)");
+      snprintf(nb, sizeof nb, "epi_bias_%s", c.f64 ? "f64" : "f32");
+      snprintf(ng, sizeof ng, "epi_bgrad_%s", c.f64 ? "f64" : "f32");
+      k_bias = cu_kernel_tmpl(&c, nb, "the bias epilogue apart: D[i + j ldc] += bias[i]",
+                              "$T *d, const $T *bias, i64 m, i64 n, i64 ldc, i64 batch, i64 sc",
+                              "{\n"
+                              "  for (i64 e = FTC_GID; e < m * n * batch; e += FTC_GSTRIDE) {\n"
+                              "    const i64 b = e / (m * n), r = e % (m * n);\n"
+                              "    d[b * sc + r % m + r / m * ldc] += bias[r % m];\n"
+                              "  }\n"
+                              "}\n",
+                              NULL, 0, 0, 0);
+      k_bgrad = cu_kernel_tmpl(
+          &c, ng, "the bias-gradient epilogue apart: bias = row sums of op(A)",
+          "$T *bias, const $T *a, i64 m, i64 k, i64 lda, i64 ta",
+          "{\n"
+          "  for (i64 i = FTC_GID; i < m; i += FTC_GSTRIDE) {\n"
+          "    double s = 0;\n"
+          "    for (i64 c = 0; c < k; c++) s += (double)(ta ? a[c + i * lda] : a[i + c * lda]);\n"
+          "    bias[i] = ($T)s;\n"
+          "  }\n"
+          "}\n",
+          NULL, 0, 0, 0);
+    }
+  out->k_epi_bias = k_bias;
+  out->k_epi_bgrad = k_bgrad;
   int64_t ntensors = 0;
   int64_t nch = cu_emit_optim(&c, c.host, &ntensors);
   if (fclose(fns) != 0 || nch < 0 || c.err) {
@@ -467,8 +498,9 @@ int cg_cuda_device_c(const CuOut *o, const CuImage *img, int nimg, FILE *f) {
           "  .tensors_off = FTC_TENSORS_OFF,\n  .scalars_off = FTC_SCALARS_OFF,\n"
           "  .sumsq_off = FTC_SUMSQ_OFF,\n  .tensors = tensors,\n  .ntensors = %d,\n"
           "  .sites = sites,\n  .site_fn = site_fns,\n  .nsites = %d,\n  .nfwd = %d,\n"
-          "  .update = site_update,\n  .sumsq = site_sumsq,\n};\n",
+          "  .update = site_update,\n  .sumsq = site_sumsq,\n"
+          "  .k_epi_bias = %d,\n  .k_epi_bgrad = %d,\n};\n",
           nimg, o->nkernels, o->ngemms, S(o->arena_bytes), S(o->ws_bytes), S(o->scratch_bytes),
-          o->ntensors, o->nsites, o->nfwd);
+          o->ntensors, o->nsites, o->nfwd, o->k_epi_bias, o->k_epi_bgrad);
   return ferror(f) ? -1 : 0;
 }

@@ -24,6 +24,7 @@ typedef struct CuOut {
   char *host;    /* device.c up to the images */
   char *program; /* unused: kept for symmetry of cu_out_free */
   int nkernels, ngemms, nsites, nfwd, ntensors;
+  int k_epi_bias, k_epi_bgrad; /* the epilogues-apart kernels, or -1 */
   int64_t arena_bytes, scratch_off, scratch_bytes, ws_off, ws_bytes, tensors_off, scalars_off,
       sumsq_off, bytes;
   char why[1024]; /* when cg_cuda returned 1 or -1 */

@@ -144,6 +144,10 @@ FTC_GRAPHS=0 "$W/gpt2" --out "$W/r_nograph" --threads 1 --quiet --device emu > /
 losses "$W/r_nograph/metrics.jsonl" > "$W/nograph.emu"
 check "graphs replayed (default) and direct calls (FTC_GRAPHS=0) give the same bits" \
   cmp -s "$W/nograph.emu" "$W/gpt2.emu"
+FTC_EMU_EPILOGUE_APART=1 "$W/gpt2" --out "$W/r_apart" --threads 1 --quiet --device emu > /dev/null 2>&1
+losses "$W/r_apart/metrics.jsonl" > "$W/apart.emu"
+check "bias and bias-gradient epilogues run apart (a cuBLASLt refusing them) give the same bits" \
+  cmp -s "$W/apart.emu" "$W/gpt2.emu"
 "$W/gpt2" --steps 3 --out "$W/r_mem" --device emu --threads 1 > "$W/r_mem.log" 2>&1
 check "startup line: device memory planned vs measured" grep -q "^device memory: planned .* measured" "$W/r_mem.log"
 planned=$(sed -n 's/^device arena: planned .* (\([0-9]*\) B), measured .* (\([0-9]*\) B)$/\1 \2/p' "$W/r_mem.log")

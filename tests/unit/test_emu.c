@@ -197,45 +197,20 @@ static void nop_site(rt_dev *d, unsigned char *B, int ng) { (void)d, (void)B, (v
 
 static int check_gemms(void) {
   /* cases: ta tb m n k lda ldb ldc batch epi types */
+  /* clang-format off */
   rt_gemm gm[] = {
-      {0, 0,         5,         7, 3, 5,           3,  5,  1,  0,   0,
-       0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "nn"},
-      {1, 0,         5,         7, 3, 3,           3,  6,  1,  0,           0,
-       0, RT_DT_F32, RT_DT_F32, 1, 1, RT_EPI_NONE, -1, -1, -1, "tn acc ldc"},
-      {0,  1,         4,         6, 8, 4,           6,  4,  3,  32,        48,
-       24, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "nt batch"},
-      {1,  1,         6,         5, 4, 4,           5,  6,  2,  24,           0,
-       30, RT_DT_F32, RT_DT_F32, 2, 0, RT_EPI_NONE, -1, -1, -1, "tt shared B"},
-      {0, 0,         6,         4, 5, 6,           5, 6,  1,  0,     0,
-       0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BIAS, 0, -1, -1, "bias"},
-      {0,
-       0,
-       6,
-       4,
-       5,
-       6,
-       5,
-       6,
-       1,
-       0,
-       0,
-       0,
-       RT_DT_F32,
-       RT_DT_F32,
-       1,
-       0,
-       RT_EPI_GELU_AUX_BIAS,
-       0,
-       64,
-       6,
-       "gelu aux bias"},
-      {0, 1,  6,  4,        5, 6, 4, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BGRADA,
-       0, -1, -1, "bgrad a"},
-      {1, 0,  6,  4,        5, 5, 5, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BGRADB,
-       0, -1, -1, "bgrad b"},
-      {0, 0,          8,         8, 16, 8,           16, 8,  1,  0,        0,
-       0, RT_DT_BF16, RT_DT_F32, 1, 0,  RT_EPI_NONE, -1, -1, -1, "bf16 in"},
+      /* ta tb  m  n  k lda ldb ldc batch sa  sb  sc  types               alpha beta epilogue          bias aux aux_ld */
+      {0, 0, 5, 7, 3, 5, 3, 5, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "nn", 4},
+      {1, 0, 5, 7, 3, 3, 3, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 1, RT_EPI_NONE, -1, -1, -1, "tn acc ldc", 4},
+      {0, 1, 4, 6, 8, 4, 6, 4, 3, 32, 48, 24, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "nt batch", 4},
+      {1, 1, 6, 5, 4, 4, 5, 6, 2, 24, 0, 30, RT_DT_F32, RT_DT_F32, 2, 0, RT_EPI_NONE, -1, -1, -1, "tt shared B", 4},
+      {0, 0, 6, 4, 5, 6, 5, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BIAS, 0, -1, -1, "bias", 4},
+      {0, 0, 6, 4, 5, 6, 5, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_GELU_AUX_BIAS, 0, 64, 6, "gelu aux bias", 4},
+      {0, 1, 6, 4, 5, 6, 4, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BGRADA, 0, -1, -1, "bgrad a", 4},
+      {1, 0, 6, 4, 5, 5, 5, 6, 1, 0, 0, 0, RT_DT_F32, RT_DT_F32, 1, 0, RT_EPI_BGRADB, 0, -1, -1, "bgrad b", 4},
+      {0, 0, 8, 8, 16, 8, 16, 8, 1, 0, 0, 0, RT_DT_BF16, RT_DT_F32, 1, 0, RT_EPI_NONE, -1, -1, -1, "bf16 in", 4},
   };
+  /* clang-format on */
   const int ng = (int)(sizeof gm / sizeof gm[0]);
   rt_dev_site_fn fns[1] = {nop_site};
   rt_dev_program prog = {.gemms = gm,
