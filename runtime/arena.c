@@ -54,13 +54,13 @@ static int fits(int64_t bytes) {
   return 0;
 }
 
-int rt_arena_open(rt_arena *a, int64_t bytes) {
+static int arena_open(rt_arena *a, int64_t bytes, int check_fit) {
   memset(a, 0, sizeof *a);
   if (bytes < 0) {
     rt_err("invalid arena size %lld", (long long)bytes);
     return -1;
   }
-  if (!fits(bytes)) return -1;
+  if (check_fit && !fits(bytes)) return -1;
   size_t total = (size_t)bytes + GUARD;
   total = (total + 4095) & ~(size_t)4095;
   a->mem = aligned_alloc(4096, total);
@@ -73,6 +73,13 @@ int rt_arena_open(rt_arena *a, int64_t bytes) {
   memset(a->mem + bytes, CANARY, (size_t)a->guard);
   return 0;
 }
+
+int rt_arena_open(rt_arena *a, int64_t bytes) { return arena_open(a, bytes, 1); }
+
+/* A device run's host copy: only parameters, optimizer state and the
+ * step's inputs are ever written, and pages nobody writes are never
+ * backed by memory, so it may be larger than the machine. */
+int rt_arena_open_mirror(rt_arena *a, int64_t bytes) { return arena_open(a, bytes, 0); }
 
 void rt_arena_fill_canary(rt_arena *a) { memset(a->mem, CANARY, (size_t)a->bytes); }
 

@@ -4,7 +4,8 @@
  * One idea: a device is a table of operations on ONE allocation (the plan's
  * arena plus the CUDA generator's tail) and an in-order stream of work.
  * The host keeps its own copy of the arena (rt_run.arena) and the two meet
- * at a few points only: the whole arena goes up before the first step, the
+ * at a few points only: parameters and optimizer state go up before the
+ * first step, the
  * step's tokens go up and its loss comes down each step, and parameters
  * and optimizer state come down before anything on the host reads them
  * (checkpoints, weights, sampling). Every device call is checked; a failure

@@ -4,7 +4,7 @@
  *
  * One idea: the host arena stays the one copy the rest of the runtime
  * reads and writes (weights init and loading, checkpoints, sampling), and
- * the device borrows it: the whole arena goes up once before the first
+ * the device borrows it: parameters and optimizer state go up before the first
  * step (so init, --init and --resume need no device code), each step sends
  * only its tokens up and its loss down, and the parameters and optimizer
  * state come back down only when the host is about to read them. A phase
@@ -85,11 +85,23 @@ void rt_device_close(rt_run *r) {
 
 static int failed(struct rt_devrun *dr) { return dr->dev->failed ? -1 : 0; }
 
-/* The host arena goes up before the first device work. */
+/* Parameters and optimizer state go up before the first device work;
+ * nothing else of the host arena holds a value a step reads before writing
+ * it (the tokens go up with every step). */
 static int push(rt_run *r) {
   struct rt_devrun *dr = r->dev;
   if (dr->pushed) return 0;
-  if (dr->dev->ops->upload(dr->dev, 0, r->arena.mem, r->m->plan.arena_bytes) != 0) return -1;
+  const rt_model *m = r->m;
+  rt_dev *d = dr->dev;
+  const int ns = rt_optim_nslots(r->o.train.opt, r->o.train.momentum);
+  for (int i = 0; i < m->nparams; i++) {
+    const rt_param *p = &m->params[i];
+    const int64_t b = p->numel * (int64_t)r->esz;
+    if (d->ops->upload(d, p->off, rt_at(r, p->off), b) != 0) return -1;
+    for (int s = 0; s < ns && p->trainable; s++)
+      if (p->state_off[s] >= 0 && d->ops->upload(d, p->state_off[s], rt_at(r, p->state_off[s]), b))
+        return -1;
+  }
   dr->pushed = 1;
   return 0;
 }

@@ -72,6 +72,7 @@ typedef struct rt_arena {
   int64_t bytes, guard;
 } rt_arena;
 int rt_arena_open(rt_arena *a, int64_t bytes);
+int rt_arena_open_mirror(rt_arena *a, int64_t bytes); /* a device run's host copy */
 void rt_arena_fill_canary(rt_arena *a);   /* before weights are written */
 int64_t rt_arena_high_water(const rt_arena *a); /* highest changed byte + 1 */
 int rt_arena_guard_ok(const rt_arena *a);

@@ -61,8 +61,12 @@ int rt_run_open(rt_run *r, const rt_model *m, const rt_opts *o) {
   r->o = *o;
   r->esz = rt_dtype_size(m->dtype);
   if (check_model(m) != 0) return -1;
-  if (rt_arena_open(&r->arena, m->plan.arena_bytes + o->arena_extra) != 0) return -1;
-  rt_arena_fill_canary(&r->arena);
+  if (o->device) { /* the device's arena is the real one (device.c) */
+    if (rt_arena_open_mirror(&r->arena, m->plan.arena_bytes + o->arena_extra) != 0) return -1;
+  } else {
+    if (rt_arena_open(&r->arena, m->plan.arena_bytes + o->arena_extra) != 0) return -1;
+    rt_arena_fill_canary(&r->arena);
+  }
   r->ctx = (rt_ctx){.m = m, .arena = r->arena.mem, .threads = o->threads, .nmicro = 1};
   rt_finite_setup(r->arena.mem, m->dtype); /* FTC_CHECK_FINITE */
   rt_anomaly_init(&r->an, o);
@@ -124,6 +128,7 @@ double rt_eval_loss(rt_run *r) {
 
 /* Plan vs measurement after the first step; -1 if the guard was hit. */
 static int report_memory(rt_run *r) {
+  if (r->dev) return rt_device_report(r); /* the host copy is no measure */
   int64_t hw = rt_arena_high_water(&r->arena), planned = rt_dist_planned(r);
   char a[32], b[32], c[32], who[48] = "";
   rt_fmt_bytes(a, sizeof a, (double)planned);
@@ -137,7 +142,7 @@ static int report_memory(rt_run *r) {
     rt_err("internal error: a kernel wrote past the planned arena (guard region changed)");
     return -1;
   }
-  return rt_device_report(r);
+  return 0;
 }
 
 static int save_ckpt(rt_run *r, const char *ckpt_path) {
