@@ -37,6 +37,7 @@ done
 here=$(cd "$(dirname "$0")" && pwd)
 [ -z "$bundle" ] && { [ -x "$here/bin/gpt2" ] && bundle=$here || bundle=$here/../gpu; }
 bundle=$(cd "$bundle" 2>/dev/null && pwd) || { echo "gpu.sh: no bundle (tests/gpu/run --prepare)"; exit 2; }
+[ -d "$bundle/lib" ] || (cd "$bundle" && tar xzf lib.tar.gz) || exit 2
 export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 torch_py=$bundle/torch_gpt2.py
 [ -f "$torch_py" ] || torch_py=$here/torch_gpt2.py
