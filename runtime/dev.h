@@ -43,6 +43,8 @@ typedef struct rt_dev_ops {
   void (*graph_free)(rt_dev *d, void *graph);
   /* measured memory the device holds for this run, and how it splits */
   int64_t (*memory)(rt_dev *d, char *desc, size_t n);
+  /* waits until the stream has run everything queued (the profiler) */
+  int (*sync)(rt_dev *d);
   /* emu only: the highest arena byte written (canary), guard intact */
   int64_t (*high_water)(rt_dev *d, int *guard_ok);
 } rt_dev_ops;

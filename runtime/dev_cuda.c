@@ -431,8 +431,26 @@ static int64_t cuda_high_water(rt_dev *d, int *guard_ok) {
   return -1;
 }
 
+static int cuda_sync(rt_dev *d) {
+  Cuda *c = C(d);
+  return d->failed ? -1 : CU(cuStreamSynchronize(c->s));
+}
+
 const rt_dev_ops rt_dev_cuda_ops = {
-    "cuda",           cuda_open,   cuda_close,      cuda_launch,   cuda_gemm,
-    cuda_copy,        cuda_fill,   cuda_upload,     cuda_download, cuda_capture_begin,
-    cuda_capture_end, cuda_replay, cuda_graph_free, cuda_memory,   cuda_high_water,
+    .name = "cuda",
+    .open = cuda_open,
+    .close = cuda_close,
+    .launch = cuda_launch,
+    .gemm = cuda_gemm,
+    .copy = cuda_copy,
+    .fill = cuda_fill,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .capture_begin = cuda_capture_begin,
+    .capture_end = cuda_capture_end,
+    .replay = cuda_replay,
+    .graph_free = cuda_graph_free,
+    .memory = cuda_memory,
+    .sync = cuda_sync,
+    .high_water = cuda_high_water,
 };

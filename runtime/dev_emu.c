@@ -381,8 +381,23 @@ static int64_t emu_high_water(rt_dev *d, int *guard_ok) {
   return rt_arena_high_water(&arena);
 }
 
+static int emu_sync(rt_dev *d) { return d->failed ? -1 : 0; } /* it is synchronous */
+
 const rt_dev_ops rt_dev_emu_ops = {
-    "emu",           emu_open,   emu_close,  emu_launch,   emu_gemm,
-    emu_copy,        emu_fill,   emu_upload, emu_download, emu_capture_begin,
-    emu_capture_end, emu_replay, graph_free, emu_memory,   emu_high_water,
+    .name = "emu",
+    .open = emu_open,
+    .close = emu_close,
+    .launch = emu_launch,
+    .gemm = emu_gemm,
+    .copy = emu_copy,
+    .fill = emu_fill,
+    .upload = emu_upload,
+    .download = emu_download,
+    .capture_begin = emu_capture_begin,
+    .capture_end = emu_capture_end,
+    .replay = emu_replay,
+    .graph_free = graph_free,
+    .memory = emu_memory,
+    .sync = emu_sync,
+    .high_water = emu_high_water,
 };

@@ -27,6 +27,7 @@ struct rt_devrun {
   rt_dev *dev;
   int pushed; /* the host arena has gone up */
   int graphs; /* capture phases (FTC_GRAPHS != 0) */
+  rt_prof_site *prof; /* FTC_PROFILE: a profiler site per device site */
   void *graph[PH_COUNT];
   int64_t runs[PH_COUNT];
   int reported;
@@ -56,6 +57,15 @@ int rt_device_open(rt_run *r) {
   dr->graphs = !(g && !strcmp(g, "0"));
   r->dev = dr;
   const rt_dev_program *p = m->dev;
+  /* FTC_PROFILE: each site timed alone (the stream drained around it), so
+   * no graphs; the table goes to rt_prof like the CPU step's */
+  const char *pe = getenv("FTC_PROFILE");
+  if (pe && *pe && strcmp(pe, "0") && p->nsites > 0) {
+    dr->prof = rt_xcalloc((size_t)p->nsites + 2, sizeof *dr->prof, "profiler sites");
+    for (int s = 0; dr->prof && s < p->nsites; s++)
+      dr->prof[s] = (rt_prof_site){p->sites[s].pos, p->sites[s].op, p->sites[s].what, "", 0};
+    if (dr->prof && rt_prof_begin(dr->prof, p->nsites)) dr->graphs = 0;
+  }
   if (p->ntensors > 0 &&
       dr->dev->ops->upload(dr->dev, p->tensors_off, p->tensors,
                            (int64_t)p->ntensors * (int64_t)sizeof *p->tensors) != 0)
@@ -79,6 +89,7 @@ void rt_device_close(rt_run *r) {
   for (int i = 0; i < PH_COUNT; i++)
     if (dr->graph[i]) dr->dev->ops->graph_free(dr->dev, dr->graph[i]);
   rt_dev_close(dr->dev);
+  /* dr->prof stays: rt_prof prints its table at exit */
   free(dr);
   r->dev = NULL;
 }
@@ -106,10 +117,20 @@ static int push(rt_run *r) {
   return 0;
 }
 
-static void run_sites(rt_dev *d, int from, int to, int no_grads) {
+static void run_sites(rt_dev *d, int from, int to, int no_grads, int prof) {
   const rt_dev_program *p = d->prog;
   unsigned char *B = d->base;
-  for (int s = from; s < to && !d->failed; s++) p->site_fn[s](d, B, no_grads);
+  for (int s = from; s < to && !d->failed; s++) {
+    if (!prof) {
+      p->site_fn[s](d, B, no_grads);
+      continue;
+    }
+    d->ops->sync(d);
+    const double t0 = rt_prof_now();
+    p->site_fn[s](d, B, no_grads);
+    d->ops->sync(d);
+    rt_prof_end(s, t0);
+  }
 }
 
 /* One phase: direct the first time, captured the second, replayed after. */
@@ -117,17 +138,17 @@ static int phase(struct rt_devrun *dr, int ph) {
   rt_dev *d = dr->dev;
   const rt_dev_program *p = d->prog;
   if (dr->graph[ph]) return d->ops->replay(d, dr->graph[ph]);
-  int capture = dr->graphs && dr->runs[ph] >= 1;
+  const int capture = dr->graphs && dr->runs[ph] >= 1, prof = dr->prof && rt_prof_on();
   if (capture && d->ops->capture_begin(d) != 0) return -1;
   switch (ph) {
   case PH_FWD:
-    run_sites(d, 0, p->nfwd, 0);
+    run_sites(d, 0, p->nfwd, 0, prof);
     break;
   case PH_FWD_EVAL:
-    run_sites(d, 0, p->nfwd, 1);
+    run_sites(d, 0, p->nfwd, 1, prof);
     break;
   case PH_BWD:
-    run_sites(d, p->nfwd, p->nsites, 0);
+    run_sites(d, p->nfwd, p->nsites, 0, prof);
     break;
   case PH_UPDATE:
     p->update(d, d->base, 0);
