@@ -193,6 +193,7 @@ static void cu_free(Cu *c) {
   free(c->skip);
   free(c->bias_of);
   free(c->add_of);
+  free(c->chain_prev);
 }
 
 static char *text_of(FILE *f, char **buf) {
@@ -222,14 +223,16 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
   c.skip = calloc((size_t)g->n + 1, sizeof *c.skip);
   c.bias_of = malloc(((size_t)g->n + 1) * sizeof *c.bias_of);
   c.add_of = malloc(((size_t)g->n + 1) * sizeof *c.add_of);
+  c.chain_prev = malloc(((size_t)g->n + 1) * sizeof *c.chain_prev);
   int *mm_of = malloc(((size_t)g->n + 1) * sizeof *mm_of); /* ADD -> its fused product */
-  if (!c.skip || !c.bias_of || !c.add_of || !mm_of) {
+  if (!c.skip || !c.bias_of || !c.add_of || !c.chain_prev || !mm_of) {
     free(mm_of);
     mm_of = NULL;
     c.err = 1;
   }
-  for (int i = 0; mm_of && i < g->n; i++) c.bias_of[i] = c.add_of[i] = mm_of[i] = -1;
-  if (mm_of && cu_plan_epilogues(&c) != 0) c.err = 1;
+  for (int i = 0; mm_of && i < g->n; i++)
+    c.bias_of[i] = c.add_of[i] = c.chain_prev[i] = mm_of[i] = -1;
+  if (mm_of && (cu_plan_epilogues(&c) != 0 || cu_plan_chains(&c) != 0)) c.err = 1;
   for (int i = 0; mm_of && i < g->n; i++)
     if (c.add_of[i] >= 0) mm_of[c.add_of[i]] = i;
   char *hbuf = NULL, *sbuf = NULL;
@@ -256,6 +259,8 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
     if (mm_of[id] >= 0) { /* an add absorbing its product: the product with bias */
       e = cu_emit_matmul;
       eid = mm_of[id];
+    } else if (c.chain_prev[id] >= 0) { /* the end of a fused elementwise chain */
+      e = cu_emit_chain;
     }
     describe(&c, id);
     if (!e) {
@@ -279,7 +284,22 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
     fprintf(c.host, "}\n\n");
     int64_t off[3], bytes[3];
     outputs(&c, id, off, bytes);
-    fprintf(sites, "  {%d, \"%s\", \"", k, ir_ops[n->op].name);
+    /* the site's op: a fused site names every op it does, in order */
+    char opname[256] = "";
+    if (c.chain_prev[id] >= 0) {
+      int ch[64], nc = 0;
+      for (int j = id; j >= 0 && nc < 64; j = c.chain_prev[j]) ch[nc++] = j;
+      for (int j = nc - 1; j >= 0; j--)
+        snprintf(opname + strlen(opname), sizeof opname - strlen(opname), "%s%s",
+                 j < nc - 1 ? "+" : "", ir_ops[g->nodes[ch[j]].op].name);
+    } else if (mm_of[id] >= 0) {
+      snprintf(opname, sizeof opname, "matmul+add");
+    } else if (n->op == IR_MATMUL && c.bias_of[id] >= 0) {
+      snprintf(opname, sizeof opname, "matmul+sum_to");
+    } else {
+      snprintf(opname, sizeof opname, "%s", ir_ops[n->op].name);
+    }
+    fprintf(sites, "  {%d, \"%s\", \"", k, opname);
     for (const char *s = c.what; *s; s++) fputc(*s == '"' || *s == '\\' ? '\'' : *s, sites);
     fprintf(sites, "\", {%lld, %lld, %lld}, {%lld, %lld, %lld}, %s},\n", S(off[0]), S(off[1]),
             S(off[2]), S(bytes[0]), S(bytes[1]), S(bytes[2]), c.f64 ? "RT_DT_F64" : "RT_DT_F32");

@@ -68,6 +68,8 @@ typedef struct Cu {
                    into add_of's output) or the bias-gradient node it
                    writes (RT_EPI_BGRADA); -1 */
   int *add_of;  /* MATMUL fused with a bias: the ADD node */
+  int *chain_prev; /* an elementwise node fused with the one before it
+                      (cg_cuda_fuse.c), else -1 */
 } Cu;
 
 /* ---- text helpers (cg_cuda_kern.c) ---------------------------------------- */
@@ -125,6 +127,11 @@ int cu_emit_matmul(Cu *c, int id); /* cg_cuda_gemm.c */
 /* Finds products whose bias add or bias gradient cuBLASLt can fuse
  * (fills skip, bias_of, add_of); 0 or -1. */
 int cu_plan_epilogues(Cu *c);
+/* Finds chains of elementwise ops to run as one kernel (after the
+ * epilogues: fills skip, chain_prev), and emits a chain at its last node
+ * (cg_cuda_fuse.c). */
+int cu_plan_chains(Cu *c);
+int cu_emit_chain(Cu *c, int last);
 int cu_emit_attention(Cu *c, int id); /* cg_cuda_attn.c */
 /* the optimizer's update and sum-of-squares sites (cg_cuda_optim.c):
  * writes the tensor table and the two site functions; returns the number

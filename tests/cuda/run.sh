@@ -106,7 +106,8 @@ devcheck() { # name recipe [build args]: build and run devcheck --device emu
   res=$(tail -n 1 "$W/dc_$n.out")
   if [ $rc = 0 ] && grep -q " 0 failed" "$W/dc_$n.out"; then ok "devcheck $n $*: $res"
   else bad "devcheck $n $* (exit $rc): $res"; grep -E "OVER|error" "$W/dc_$n.out" | head -8 | sed 's/^/  | /'; fi
-  sed -n '/^op /,/passed/p' "$W/dc_$n.out" | awk 'NR > 1 && NF > 3 && !/ passed, / { print $1 }' >> "$W/ops.seen"
+  sed -n '/^op /,/passed/p' "$W/dc_$n.out" | awk 'NR > 1 && NF > 3 && !/ passed, / { print $1 }' |
+    tr '+' '\n' >> "$W/ops.seen" # a fused site names its ops a+b
 }
 for r in gpt2_2layer llama_tiny flash_attention_gpt2 flash_attention_llama flash_attention_full \
          flash_attention_long attention_gqa attention_long lm_head_untied cross_entropy \
