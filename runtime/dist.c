@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev.h"
 #include "dist.h"
 #include "kernels.h" /* rt_add_*: a micro-batch adds into the gradient slice */
 
@@ -86,6 +87,12 @@ int rt_dist_open(rt_dist **out, const rt_model *m, rt_opts *o, int alone) {
     return -1;
   }
   if (l.world == 1 && m->zero_stage == 0) return 0;
+  if (o->device != RT_DEVICE_CPU) { /* the device step has no collectives yet */
+    rt_err("rank %d of %d: --device %s: ranks on a device are not supported yet (the "
+           "gradients would not be reduced); run the ranks with --device cpu", l.rank, l.world,
+           rt_dev_kind_name((rt_device_kind)o->device));
+    return -1;
+  }
   rt_dist *d = rt_xcalloc(1, sizeof *d, "ranks");
   if (!d) return -1;
   d->l = l;

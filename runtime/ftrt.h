@@ -111,6 +111,7 @@ typedef struct rt_model {
                              others (rt_ctx.micro), so --accumulate can change it */
   /* the CUDA step (ftdev.h) when ftc built device code, else NULL */
   const struct rt_dev_program *dev;
+  const char *no_device;  /* without dev: why (an op without a CUDA kernel yet, ...) */
 } rt_model;
 
 /* The run-time context the step functions receive. */

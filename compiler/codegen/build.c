@@ -190,14 +190,20 @@ static int put_file(Files *f, const char *dir, const char *name, const char *tex
 }
 
 /* The CUDA step: kernels.cu (NVRTC'd to images), kernel_args.h, emu.c and
- * device.c in dir. Returns 1 = written, 0 = no device code (a message said
- * why when one was due), -1 = error. */
-static int device_files(const Drv *d, const BuildOpts *bo, const char *dir, Files *files) {
+ * device.c in dir. Returns 1 = written, 0 = no device code (why_not says
+ * why, for the trainer's --device error; a message said so when one was
+ * due), -1 = error. A graph with an op the CUDA generator cannot emit yet
+ * is an error when --arch asked for device code, else a warning and a
+ * CPU-only trainer: never a device step that computes something else. */
+static int device_files(const Drv *d, const BuildOpts *bo, const char *dir, Files *files,
+                        char *why_not, size_t cap) {
   int arch[8];
   const char *want = bo->arch ? bo->arch : getenv("FTC_ARCH");
   if (!want || !*want) want = HAVE_CUDA ? "sm_90" : "none";
   int narch = nvrtc_parse_archs(want, arch, 8);
   if (narch < 0) return -1;
+  snprintf(why_not, cap, HAVE_CUDA ? "it was built with --arch none"
+                                   : "its ftc was configured without the CUDA toolkit");
   if (narch == 0) return 0;
   if (!HAVE_CUDA && bo->arch) {
     fprintf(stderr, "ftc build: --arch %s: this ftc was configured without the CUDA toolkit "
@@ -207,11 +213,18 @@ static int device_files(const Drv *d, const BuildOpts *bo, const char *dir, File
   if (!HAVE_CUDA) return 0;
   CuOut co;
   int rc = cg_cuda(d->g, &d->r, d->plan, &co);
-  if (rc != 0) {
+  if (rc > 0 && bo->arch) {
+    fprintf(stderr, "ftc build: error: --arch %s: %s; build without --arch (or with --arch "
+                    "none) for a trainer that runs on --device cpu only\n", want, co.why);
+    rc = -2;
+  } else if (rc != 0) {
     fprintf(stderr, "ftc build: %s%s%s\n", rc > 0 ? "warning: " : "", co.why,
             rc > 0 ? ": this trainer runs on --device cpu only" : "");
+  }
+  if (rc > 0) snprintf(why_not, cap, "%s", co.why);
+  if (rc != 0) {
     cu_out_free(&co);
-    return rc > 0 ? 0 : -1;
+    return rc > 0 ? 0 : rc == -2 ? -2 : -1;
   }
   CuImage img[16];
   NvrtcStats st = {0};
@@ -289,8 +302,15 @@ int build_trainer(const Drv *d, const char *out, const BuildOpts *bo) {
   }
   made_dir = 1;
   if (put_file(&files, dir, "trainer.c", text, len) < 0) goto done;
-  int device = device_files(d, bo, dir, &files);
+  char why_not[1100], why_def[1200];
+  int device = device_files(d, bo, dir, &files, why_not, sizeof why_not);
+  if (device == -2) rc = EXIT_INPUT;
   if (device < 0) goto done;
+  /* the reason a trainer has no CUDA step, for its --device error */
+  snprintf(why_def, sizeof why_def, "-DFTC_NO_DEVICE_WHY=\"");
+  for (const char *w = why_not; *w && strlen(why_def) < sizeof why_def - 3; w++)
+    if (*w != '"' && *w != '\\') strncat(why_def, w, 1);
+  strcat(why_def, "\"");
 
   runtime_paths(lib, inc, sizeof lib);
   if (!exists(lib)) {
@@ -317,7 +337,7 @@ int build_trainer(const Drv *d, const char *out, const BuildOpts *bo) {
     n = split(FTC_CFLAGS, argv, n, MAXARGS - 20, store + 1024, 1024);
     argv[n++] = incflag;
     argv[n++] = mapflag;
-    if (device > 0) argv[n++] = "-DFTC_WITH_DEVICE";
+    argv[n++] = device > 0 ? "-DFTC_WITH_DEVICE" : why_def;
     argv[n++] = "-c";
     argv[n++] = (char *)units[u];
     snprintf(obj, sizeof obj, "%.*s.o", (int)strlen(units[u]) - 2, units[u]);

@@ -598,7 +598,7 @@ static void emit_model(const Cg *c, int np, double step_flops) {
   if (sync) fprintf(o, "  .zero_stage = %d,\n  .grad_sync_nodes = 1,\n", g->zero_stage);
   fprintf(o, "  .step_flops = %s,\n", dbl(step_flops, d1, 64));
   fprintf(o, "  .accumulate = %d,\n", r->accum > 0 ? r->accum : 1);
-  fprintf(o, "  .dev = FTC_DEV_PROGRAM,\n};\n\n");
+  fprintf(o, "  .dev = FTC_DEV_PROGRAM,\n  .no_device = FTC_NO_DEVICE_WHY,\n};\n\n");
 }
 
 static uint64_t fnv1a(const char *s, size_t n, uint64_t h) {
@@ -642,7 +642,9 @@ int cg_c_trainer(const IrGraph *g, const Recipe *r, const Plan *p, FILE *out) {
   /* ftc build links the CUDA step (cg_cuda.c) with -DFTC_WITH_DEVICE */
   fprintf(o, "#ifdef FTC_WITH_DEVICE\nextern const struct rt_dev_program ftc_dev_program;\n"
              "#define FTC_DEV_PROGRAM (&ftc_dev_program)\n#else\n"
-             "#define FTC_DEV_PROGRAM NULL\n#endif\n\n");
+             "#define FTC_DEV_PROGRAM NULL\n#endif\n"
+             "#ifndef FTC_NO_DEVICE_WHY /* else ftc build says why there is no device code */\n"
+             "#define FTC_NO_DEVICE_WHY NULL\n#endif\n\n");
   double step_flops = emit_sites(&c);
   int rc = emit_step(&c, "forward", 0, p->nfwd);
   if (rc == 0) rc = emit_step(&c, "backward", p->nfwd, p->norder);

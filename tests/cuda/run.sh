@@ -117,13 +117,35 @@ done
 devcheck gpt2_f64 "$SRC/tests/ops/gpt2_2layer.ft" --dtype f64
 devcheck llama_f64 "$SRC/tests/ops/flash_attention_llama.ft" --dtype f64
 # what the generator emits: every op of ops.def but leaves, views and
-# workspaces (compiler/codegen/cg_cuda.c: emitter())
+# workspaces (compiler/codegen/cg_cuda.c: emitter()), and the collectives,
+# which it refuses (below)
+REFUSED='grad_sync|comm_wait|param_gather|gather_wait'
 sed -n 's/^OP([A-Z_0-9]*, *"\([a-z_0-9]*\)".*/\1/p' "$SRC/compiler/ops.def" |
-  grep -v -x -E 'input|param|reshape|scratch|after' | sort -u > "$W/ops.all"
+  grep -v -x -E "input|param|reshape|scratch|after|$REFUSED" | sort -u > "$W/ops.all"
 sort -u "$W/ops.seen" > "$W/ops.got"
 missing=$(comm -23 "$W/ops.all" "$W/ops.got" | tr '\n' ' ')
 check "every op of the CUDA step was checked under emu ($(wc -l < "$W/ops.got") ops${missing:+; missing: $missing})" \
   [ -z "$missing" ]
+
+# ops without a CUDA kernel yet (the collectives of zero): an error with
+# --arch, else a CPU-only trainer whose --device error names the op
+{ sed '/^train {/,$d' "$W/gpt2_tiny.ft"; printf 'train {\n  steps 2\n  optimizer sgd(lr: 1e-2)\n}\n'
+  printf 'passes {\n  zero(stage: 1)\n}\n'; } > "$W/zero.ft"
+"$FTC" build "$W/zero.ft" -o "$W/zero_arch" --arch sm_90 > "$W/zero_arch.err" 2>&1; rc=$?
+check "an op without a CUDA kernel (zero's grad_sync) with --arch: exit 1 naming it (got $rc)" \
+  sh -c "[ $rc = 1 ] && grep -q 'error: --arch sm_90: no CUDA kernel for op grad_sync' '$W/zero_arch.err' && [ ! -e '$W/zero_arch' ]"
+"$FTC" build "$W/zero.ft" -o "$W/zero_def" > "$W/zero_def.err" 2>&1; rc=$?
+check "... without --arch: a warning and a CPU-only trainer (exit $rc)" \
+  sh -c "[ $rc = 0 ] && grep -q 'warning: no CUDA kernel for op grad_sync' '$W/zero_def.err'"
+"$W/zero_def" --device emu --out "$W/zero_run" > /dev/null 2> "$W/zero_emu.err"; rc=$?
+check "... whose --device emu is a usage error naming the op (exit $rc)" \
+  sh -c "[ $rc = 2 ] && grep -q 'no CUDA step: no CUDA kernel for op grad_sync' '$W/zero_emu.err'"
+"$W/zero_def" --steps 1 --out "$W/zero_run" --quiet > /dev/null 2>&1
+check "... and trains on the CPU" [ $? = 0 ]
+RANK=0 LOCAL_RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 \
+  "$W/gpt2" --device emu --out "$W/ranks" > /dev/null 2> "$W/ranks.err"; rc=$?
+check "ranks on a device are refused (no collectives on the device step yet; exit $rc)" \
+  sh -c "[ $rc = 1 ] && grep -q 'ranks on a device are not supported yet' '$W/ranks.err'"
 
 # -- 4. whole runs: 20 steps under emu = the CPU backend's losses --------------
 build llama "$W/llama_tiny.ft"
