@@ -101,6 +101,46 @@ static Emit emitter(IrOp op) {
   }
 }
 
+/* The inputs the emitters read, optional ones included. An op another
+ * pass or issue extends with an input the emitters do not know (segments
+ * of packed examples, positions, ...) or attributes with a new meaning is
+ * refused (why), never run as the old op; an extra SCRATCH input is a CPU
+ * workspace the device kernels do without. */
+static int known_inputs(IrOp op) {
+  switch (op) {
+  case IR_FILL: return 0;
+  case IR_SCALE: case IR_GELU: case IR_SILU: case IR_CAUSAL_MASK: case IR_ROPE: case IR_SOFTMAX:
+  case IR_PERMUTE: case IR_SLICE: case IR_SUM: case IR_MEAN: case IR_SUM_TO: case IR_BROADCAST:
+  case IR_EXPAND: case IR_EXPAND_BWD:
+    return 1;
+  case IR_ADD: case IR_SUB: case IR_MUL: case IR_DIV: case IR_GELU_BWD: case IR_SILU_BWD:
+  case IR_EMBEDDING: case IR_RMS_NORM: case IR_SOFTMAX_BWD: case IR_CROSS_ENTROPY:
+  case IR_CONCAT: case IR_LAYER_NORM_BWD_W: case IR_RMS_NORM_BWD_W:
+  case IR_SLICE_BWD: /* + acc */
+    return 2;
+  case IR_LAYER_NORM: case IR_LAYER_NORM_BWD_X: case IR_RMS_NORM_BWD_X: case IR_CROSS_ENTROPY_BWD:
+  case IR_MATMUL: case IR_EMBEDDING_BWD: /* + acc */
+    return 3;
+  case IR_FLASH_ATTENTION: return 4;
+  case IR_LM_HEAD_CE: return 6;
+  case IR_FLASH_ATTENTION_BWD: return 8;
+  default: return 0;
+  }
+}
+
+static int unknown_variant(const Cu *c, const IrNode *n, char *why, size_t cap) {
+  for (int k = known_inputs(n->op); k < n->nin; k++)
+    if (c->g->nodes[n->in[k]].op != IR_SCRATCH) {
+      snprintf(why, cap, "no CUDA kernel for op %s with %d inputs yet", ir_ops[n->op].name, n->nin);
+      return 1;
+    }
+  if (n->op == IR_ROPE && n->ia[1] != 0) { /* Hugging Face rope scaling */
+    snprintf(why, cap, "no CUDA kernel for op rope with scaling yet");
+    return 1;
+  }
+  return 0;
+}
+
 /* The regions a site writes (devcheck compares them): the node, and what
  * the fused ops also write into their scratch inputs. */
 static void outputs(const Cu *c, int id, int64_t off[3], int64_t bytes[3]) {
@@ -241,6 +281,16 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
   FILE *sites = open_memstream(&sbuf, &slen);
   int rc = -1, nsites = 0, nfwd = 0;
   if (!c.k || !c.gm || !c.host || !sites || c.err) goto done;
+  for (int k = 0; k < p->norder; k++) { /* fused or not: every node's variant is known */
+    const IrNode *n = &g->nodes[p->order[k]];
+    char variant[160];
+    if (no_code(n->op) || !emitter(n->op) || !unknown_variant(&c, n, variant, sizeof variant))
+      continue;
+    describe(&c, p->order[k]);
+    snprintf(out->why, sizeof out->why, "%s (%s)", variant, c.what);
+    rc = 1;
+    goto done;
+  }
   fprintf(sites, "/* the step's call sites in schedule order: last position, op, node,\n"
                  " * regions written (devcheck compares them), dtype */\n"
                  "static const rt_dev_site sites[] = {\n");
