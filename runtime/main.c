@@ -311,9 +311,9 @@ static int parse(const rt_model *m, int argc, char **argv, rt_opts *o) {
         return 2;
       }
       if (k != RT_DEVICE_CPU && !m->dev) {
-        rt_err("--device %s: this trainer has no CUDA step: %s; use --device cpu", v,
-               m->no_device ? m->no_device
-                            : "its ftc found no CUDA toolkit, or it was built with --arch none");
+        rt_err("--device %s: this trainer was built without CUDA support (%s); use --device cpu",
+               v, m->no_device ? m->no_device
+                               : "its ftc found no CUDA toolkit, or it was built with --arch none");
         return 2;
       }
       o->device = (int)k;

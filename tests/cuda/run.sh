@@ -152,7 +152,7 @@ check "... without --arch: a warning and a CPU-only trainer (exit $rc)" \
   sh -c "[ $rc = 0 ] && grep -q 'warning: no CUDA kernel for op grad_sync' '$W/zero_def.err'"
 "$W/zero_def" --device emu --out "$W/zero_run" > /dev/null 2> "$W/zero_emu.err"; rc=$?
 check "... whose --device emu is a usage error naming the op (exit $rc)" \
-  sh -c "[ $rc = 2 ] && grep -q 'no CUDA step: no CUDA kernel for op grad_sync' '$W/zero_emu.err'"
+  sh -c "[ $rc = 2 ] && grep -q 'built without CUDA support (no CUDA kernel for op grad_sync' '$W/zero_emu.err'"
 "$W/zero_def" --steps 1 --out "$W/zero_run" --quiet > /dev/null 2>&1
 check "... and trains on the CPU" [ $? = 0 ]
 RANK=0 LOCAL_RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 \

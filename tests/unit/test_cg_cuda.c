@@ -11,7 +11,9 @@
 #include "test_pass_util.h"
 #include "codegen/cuda_build.h"
 
-#define LLAMA "use llama\nmodel = llama.tiny(n_layers: 1)\ndata train = text(\"x.txt\", seq: 8, batch: 2)\n"
+#define LLAMA \
+  "use llama\nmodel = llama.tiny(n_layers: 1)\n" \
+  "data train = text(\"x.txt\", seq: 8, batch: 2)\n"
 
 static int first(const IrGraph *g, IrOp op) {
   for (int i = 0; i < g->n; i++)
