@@ -103,9 +103,10 @@ static Emit emitter(IrOp op) {
 
 /* The inputs the emitters read, optional ones included. An op another
  * pass or issue extends with an input the emitters do not know (segments
- * of packed examples, positions, ...) or attributes with a new meaning is
- * refused (why), never run as the old op; an extra SCRATCH input is a CPU
- * workspace the device kernels do without. */
+ * of packed examples, positions, ...), attributes with a new meaning or
+ * tensors of another dtype (mixed precision) is refused (why), never run
+ * as the old op; an extra SCRATCH input is a CPU workspace the device
+ * kernels do without. */
 static int known_inputs(IrOp op) {
   switch (op) {
   case IR_FILL: return 0;
@@ -134,6 +135,14 @@ static int unknown_variant(const Cu *c, const IrNode *n, char *why, size_t cap) 
       snprintf(why, cap, "no CUDA kernel for op %s with %d inputs yet", ir_ops[n->op].name, n->nin);
       return 1;
     }
+  for (int k = -1; k < n->nin; k++) { /* the recipe's dtype (or i32 indices) everywhere */
+    IrDtype t = k < 0 ? n->dtype : c->g->nodes[n->in[k]].dtype;
+    if (t != c->r->dtype && t != IR_I32) {
+      snprintf(why, cap, "no CUDA kernel for op %s with %s tensors yet", ir_ops[n->op].name,
+               ir_dtype_name(t));
+      return 1;
+    }
+  }
   if (n->op == IR_ROPE && n->ia[1] != 0) { /* Hugging Face rope scaling */
     snprintf(why, cap, "no CUDA kernel for op rope with scaling yet");
     return 1;

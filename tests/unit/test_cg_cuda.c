@@ -1,12 +1,13 @@
 /* tests/unit/test_cg_cuda.c -- the CUDA generator refuses what it does not
  * know (compiler/codegen/cg_cuda.c: known_inputs, unknown_variant): an op
  * it has kernels for, extended by another pass with an input the kernels
- * would not read (segments of packed examples) or attributes with a new
- * meaning (rope scaling), makes cg_cuda() answer 1 with the op and node in
- * its reason, so ftc builds a CPU-only trainer (or fails with --arch)
- * instead of a device step that computes the old op. An extra SCRATCH
- * input (a CPU workspace) is fine. The graphs are tiny LLaMAs, plain and
- * with flash_attention, after autodiff and planning. */
+ * would not read (segments of packed examples), attributes with a new
+ * meaning (rope scaling) or tensors of another dtype (mixed precision),
+ * makes cg_cuda() answer 1 with the op and node in its reason, so ftc
+ * builds a CPU-only trainer (or fails with --arch) instead of a device
+ * step that computes the old op. An extra SCRATCH input (a CPU workspace)
+ * is fine. The graphs are tiny LLaMAs, plain and with flash_attention,
+ * after autodiff and planning. */
 #include "test_elab_util.h"
 #include "test_pass_util.h"
 #include "codegen/cuda_build.h"
@@ -63,6 +64,14 @@ static void test_plain(void) {
   CHECK(rc == 1 && strstr(why, "no CUDA kernel for op rope with scaling") && strstr(why, "rope ["),
         "rope with scaling refused, naming the node (rc %d: %s)", rc, why);
   n->ia[1] = 0;
+
+  int mm = first(g, IR_MATMUL); /* mixed precision: a bf16 product */
+  n = &g->nodes[mm];
+  n->dtype = IR_BF16;
+  rc = generate(g, &e.r, p, why, sizeof why);
+  CHECK(rc == 1 && strstr(why, "no CUDA kernel for op matmul with bf16 tensors"),
+        "a bf16 matmul refused (rc %d: %s)", rc, why);
+  n->dtype = IR_F32;
 
   n = &g->nodes[mask]; /* a segments input: masking by packed example */
   n->in[n->nin++] = tok;
