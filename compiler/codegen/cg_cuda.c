@@ -135,9 +135,9 @@ static int unknown_variant(const Cu *c, const IrNode *n, char *why, size_t cap) 
       snprintf(why, cap, "no CUDA kernel for op %s with %d inputs yet", ir_ops[n->op].name, n->nin);
       return 1;
     }
-  for (int k = -1; k < n->nin; k++) { /* the recipe's dtype (or i32 indices) everywhere */
+  for (int k = -1; k < n->nin; k++) { /* the float type (f32 or --dtype f64) or i32 indices */
     IrDtype t = k < 0 ? n->dtype : c->g->nodes[n->in[k]].dtype;
-    if (t != c->r->dtype && t != IR_I32) {
+    if (t != IR_F32 && t != IR_F64 && t != IR_I32) {
       snprintf(why, cap, "no CUDA kernel for op %s with %s tensors yet", ir_ops[n->op].name,
                ir_dtype_name(t));
       return 1;
