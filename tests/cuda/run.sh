@@ -56,9 +56,14 @@ for ex in "$SRC"/examples/*.ft; do
     echo "note: examples/$e.ft does not build yet on any backend (skipped): $(head -n 1 "$W/ex_$e.cpu")"
     continue
   fi
-  build "ex_$e" "$ex" --arch sm_80,sm_90 &&
+  if FTC_BUILD_STATS=1 "$FTC" build "$ex" -o "$W/ex_$e" --arch sm_80,sm_90 > "$W/ex_$e.build" 2>&1
+  then
     check "examples/$e.ft: every kernel compiles for sm_80 and sm_90" \
       grep -q "2 images compiled" "$W/ex_$e.build"
+  else # an op the generator refuses: one clear line, exit 1
+    check "examples/$e.ft refused for the device, saying why: $(sed -n 's/.*error: //p' "$W/ex_$e.build" | head -n 1 | cut -c1-90)" \
+      grep -q "error: --arch sm_80,sm_90: no CUDA kernel for op" "$W/ex_$e.build"
+  fi
 done
 echo "NVRTC builds took $(( $(date +%s) - t0 )) s"
 t0=$(date +%s)
