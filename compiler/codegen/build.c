@@ -307,10 +307,11 @@ int build_trainer(const Drv *d, const char *out, const BuildOpts *bo) {
   if (device == -2) rc = EXIT_INPUT;
   if (device < 0) goto done;
   /* the reason a trainer has no CUDA step, for its --device error */
-  snprintf(why_def, sizeof why_def, "-DFTC_NO_DEVICE_WHY=\"");
-  for (const char *w = why_not; *w && strlen(why_def) < sizeof why_def - 3; w++)
-    if (*w != '"' && *w != '\\') strncat(why_def, w, 1);
-  strcat(why_def, "\"");
+  size_t wl = (size_t)snprintf(why_def, sizeof why_def, "-DFTC_NO_DEVICE_WHY=\"");
+  for (const char *w = why_not; *w && wl < sizeof why_def - 2; w++)
+    if (*w != '"' && *w != '\\') why_def[wl++] = *w;
+  why_def[wl++] = '"';
+  why_def[wl] = 0;
 
   runtime_paths(lib, inc, sizeof lib);
   if (!exists(lib)) {

@@ -293,6 +293,13 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
   for (int k = 0; k < p->norder; k++) { /* fused or not: every node's variant is known */
     const IrNode *n = &g->nodes[p->order[k]];
     char variant[160];
+    if (n->op == IR_PARAM && n->ia[0] != 0) { /* ops.def: hift's group of the parameter */
+      describe(&c, p->order[k]);
+      snprintf(out->why, sizeof out->why, "no CUDA optimizer for hift's parameter groups yet "
+               "(it updates every parameter every step; %s)", c.what);
+      rc = 1;
+      goto done;
+    }
     if (no_code(n->op) || !emitter(n->op) || !unknown_variant(&c, n, variant, sizeof variant))
       continue;
     describe(&c, p->order[k]);

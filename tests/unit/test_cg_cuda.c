@@ -2,12 +2,12 @@
  * know (compiler/codegen/cg_cuda.c: known_inputs, unknown_variant): an op
  * it has kernels for, extended by another pass with an input the kernels
  * would not read (segments of packed examples), attributes with a new
- * meaning (rope scaling) or tensors of another dtype (mixed precision),
- * makes cg_cuda() answer 1 with the op and node in its reason, so ftc
- * builds a CPU-only trainer (or fails with --arch) instead of a device
- * step that computes the old op. An extra SCRATCH input (a CPU workspace)
- * is fine. The graphs are tiny LLaMAs, plain and with flash_attention,
- * after autodiff and planning. */
+ * meaning (rope scaling), tensors of another dtype (mixed precision) or
+ * parameters in hift's groups, makes cg_cuda() answer 1 with the op and
+ * node in its reason, so ftc builds a CPU-only trainer (or fails with
+ * --arch) instead of a device step that computes the old op. An extra
+ * SCRATCH input (a CPU workspace) is fine. The graphs are tiny LLaMAs,
+ * plain and with flash_attention, after autodiff and planning. */
 #include "test_elab_util.h"
 #include "test_pass_util.h"
 #include "codegen/cuda_build.h"
@@ -73,6 +73,13 @@ static void test_plain(void) {
         "a bf16 matmul refused (rc %d: %s)", rc, why);
   n->dtype = IR_F32;
 
+  int w = first(g, IR_PARAM); /* hift: the parameter updated in its group's steps only */
+  g->nodes[w].ia[0] = 2;
+  rc = generate(g, &e.r, p, why, sizeof why);
+  CHECK(rc == 1 && strstr(why, "no CUDA optimizer for hift's parameter groups"),
+        "a parameter of a hift group refused (rc %d: %s)", rc, why);
+  g->nodes[w].ia[0] = 0;
+
   n = &g->nodes[mask]; /* a segments input: masking by packed example */
   n->in[n->nin++] = tok;
   rc = generate(g, &e.r, p, why, sizeof why);
@@ -110,6 +117,8 @@ out:
 }
 
 int main(void) {
+  (void)find_node; /* test_elab_util.h's helpers this test does without */
+  (void)shp;
   test_plain();
   test_flash();
   return check_exit("test_cg_cuda");
