@@ -290,16 +290,17 @@ int cg_cuda(const IrGraph *g, const Recipe *r, const Plan *p, CuOut *out) {
   FILE *sites = open_memstream(&sbuf, &slen);
   int rc = -1, nsites = 0, nfwd = 0;
   if (!c.k || !c.gm || !c.host || !sites || c.err) goto done;
+  for (int i = 0; i < g->n; i++) { /* ops.def: a PARAM's ia[0] is hift's group */
+    if (g->nodes[i].dead || g->nodes[i].op != IR_PARAM || g->nodes[i].ia[0] == 0) continue;
+    describe(&c, i);
+    snprintf(out->why, sizeof out->why, "no CUDA optimizer for hift's parameter groups yet "
+             "(it updates every parameter every step; %s)", c.what);
+    rc = 1;
+    goto done;
+  }
   for (int k = 0; k < p->norder; k++) { /* fused or not: every node's variant is known */
     const IrNode *n = &g->nodes[p->order[k]];
     char variant[160];
-    if (n->op == IR_PARAM && n->ia[0] != 0) { /* ops.def: hift's group of the parameter */
-      describe(&c, p->order[k]);
-      snprintf(out->why, sizeof out->why, "no CUDA optimizer for hift's parameter groups yet "
-               "(it updates every parameter every step; %s)", c.what);
-      rc = 1;
-      goto done;
-    }
     if (no_code(n->op) || !emitter(n->op) || !unknown_variant(&c, n, variant, sizeof variant))
       continue;
     describe(&c, p->order[k]);

@@ -108,7 +108,8 @@ static void test_flash(void) {
   CHECK(rc == 0, "an extra SCRATCH input is a workspace (rc %d: %s)", rc, why);
   f->in[f->nin - 1] = tok; /* segments: not a workspace */
   rc = generate(g, &e.r, p, why, sizeof why);
-  CHECK(rc == 1 && strstr(why, "no CUDA kernel for op flash_attention with 5 inputs"),
+  CHECK(rc == 1 && strstr(why, "no CUDA kernel for op flash_attention with ") &&
+            strstr(why, " inputs yet (%"),
         "flash_attention with a segments input refused (rc %d: %s)", rc, why);
   f->nin--;
 out:
