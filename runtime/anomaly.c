@@ -23,8 +23,9 @@
 /* The first non-finite op of the current step, re-running it if needed. */
 static int locate(rt_run *r, int weights_intact, char *buf, size_t cap) {
   if (rt_finite_describe(buf, cap)) return 1;
-  /* not with ranks: the backward holds collectives the others would miss */
-  if (rt_finite_enabled() || !weights_intact || r->dist) return 0;
+  /* not with ranks: the backward holds collectives the others would miss;
+   * not on a device: its host arena is a mirror, not the step's state */
+  if (rt_finite_enabled() || !weights_intact || r->dist || r->dev) return 0;
   /* the step's batch is still in the arena and the weights unchanged: the
    * same forward and backward with every output checked */
   rt_finite_force(1);
@@ -44,6 +45,9 @@ int rt_nonfinite(rt_run *r, int64_t step, const char *what, double v, int weight
   else if (!weights_intact)
     snprintf(where, sizeof where, " (found during the update, so the weights in memory are "
                                   "already changed; FTC_CHECK_FINITE=1 names the first op)");
+  else if (r->dev)
+    snprintf(where, sizeof where, " (on --device the step's ops are not checked one by one: "
+                                  "--device cpu with FTC_CHECK_FINITE=1 names the first op)");
   else snprintf(where, sizeof where, "; no op's output was non-finite");
   a->skipped_now = 0;
   if (a->skip && weights_intact && a->skipped < a->max_skips) {

@@ -63,7 +63,8 @@ int rt_device_open(rt_run *r) {
   if (pe && *pe && strcmp(pe, "0") && p->nsites > 0) {
     dr->prof = rt_xcalloc((size_t)p->nsites + 2, sizeof *dr->prof, "profiler sites");
     for (int s = 0; dr->prof && s < p->nsites; s++)
-      dr->prof[s] = (rt_prof_site){p->sites[s].pos, p->sites[s].op, p->sites[s].what, "", 0};
+      dr->prof[s] = (rt_prof_site){.node = p->sites[s].pos, .op = p->sites[s].op,
+                                   .name = p->sites[s].what, .shape = ""};
     if (dr->prof && rt_prof_begin(dr->prof, p->nsites)) dr->graphs = 0;
   }
   if (p->ntensors > 0 &&
