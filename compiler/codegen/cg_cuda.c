@@ -53,6 +53,7 @@ typedef int (*Emit)(Cu *c, int id);
 static Emit emitter(IrOp op) {
   switch (op) {
   case IR_FILL:
+  case IR_ACC_GRAD:
   case IR_ADD:
   case IR_SUB:
   case IR_MUL:
@@ -111,6 +112,7 @@ static int known_inputs(IrOp op) {
   switch (op) {
   case IR_FILL: return 0;
   case IR_SCALE: case IR_GELU: case IR_SILU: case IR_CAUSAL_MASK: case IR_ROPE: case IR_SOFTMAX:
+  case IR_ACC_GRAD:
   case IR_PERMUTE: case IR_SLICE: case IR_SUM: case IR_MEAN: case IR_SUM_TO: case IR_BROADCAST:
   case IR_EXPAND: case IR_EXPAND_BWD:
     return 1;

@@ -57,6 +57,10 @@ int cu_emit_elem(Cu *c, int id) {
     rc = cu_map(c, name, doc, "$T *y, const $T *a, const $T *b, i64 n", expr, N, args);
     break;
   }
+  case IR_ACC_GRAD: /* passes/accumulate.c: a device step runs one micro-batch per update
+                      (runtime/accum.c refuses more), so the gradient is written: a copy */
+    cu_copy(c, cu_off(c, id), cu_off(c, in[0]), N * cu_esz(c));
+    return 0;
   case IR_SCALE:
     if (n->fa[0] == 1.0) {
       cu_copy(c, cu_off(c, id), cu_off(c, in[0]), N * cu_esz(c));

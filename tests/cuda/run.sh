@@ -164,6 +164,9 @@ RANK=0 LOCAL_RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 \
   "$W/gpt2" --device emu --out "$W/ranks" > /dev/null 2> "$W/ranks.err"; rc=$?
 check "ranks on a device are refused (no collectives on the device step yet; exit $rc)" \
   sh -c "[ $rc = 1 ] && grep -q 'ranks on a device are not supported yet' '$W/ranks.err'"
+"$W/gpt2" --device emu --accumulate 2 --steps 1 --out "$W/acc" > /dev/null 2> "$W/acc.err"; rc=$?
+check "micro-batches on a device are refused (its gradients are written, not added; exit $rc)" \
+  sh -c "[ $rc = 3 ] && grep -q 'micro-batches per update (accumulate) are not supported on a device' '$W/acc.err'"
 
 # -- 4. whole runs: 20 steps under emu = the CPU backend's losses --------------
 build llama "$W/llama_tiny.ft"
